@@ -1,0 +1,1 @@
+"""faceproof: face authentication for identity proofing. Keeps no biometric data."""
