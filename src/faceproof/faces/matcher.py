@@ -1,0 +1,154 @@
+"""1:1 comparison: a cascade over two recognisers with z-normalised score fusion.
+
+Score scale: every recogniser's cosine similarity is z-normalised against its impostor
+distribution (mean 0, sd 1 for impostors), so scores from different models share one scale.
+The fused score is the weighted mean of those z-scores, normalised again to the impostor
+distribution of the fusion. Higher means more alike; a pair matches when score >= threshold.
+
+Cascade: the fast primary recogniser (SFace) decides alone when its z-score is far from the
+threshold. Inside the calibrated uncertainty band, or when a face is small (SFace degrades for
+faces under ~50 px wide, dlib much less), the second recogniser (dlib) runs and the fused score
+decides. The band is fitted so that, on the calibration pairs, the primary-only decision outside
+it never disagreed with the fused decision.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceproof.errors import ModelError
+from faceproof.faces.types import FaceTemplate
+from faceproof.reasons import ReasonCode
+
+__all__ = ["MatchDetails", "MatcherCalibration", "ScoreNormalisation", "cosine"]
+
+
+def cosine(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> float:
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreNormalisation:
+    """Impostor mean and sd of one score, for z-normalisation."""
+
+    impostor_mean: float
+    impostor_std: float
+
+    def z(self, score: float) -> float:
+        return (score - self.impostor_mean) / self.impostor_std
+
+
+@dataclass(frozen=True, slots=True)
+class MatcherCalibration:
+    """Everything the matcher needs to turn two templates into a decision, with provenance."""
+
+    primary: str
+    secondary: str | None
+    flip: bool
+    norms: dict[str, ScoreNormalisation]
+    weights: dict[str, float]
+    fusion_norm: ScoreNormalisation
+    threshold: float
+    fmr_target: float
+    band_low: float  # second opinion when threshold - band_low <= z_primary < threshold + band_high
+    band_high: float
+    small_face_inter_eye_px: float  # below this, always ask the second recogniser
+    dataset: str
+    n_genuine: int
+    n_impostor: int
+    low_confidence: bool
+    note: str
+    command: str
+    created_at: str
+    measured: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MatcherCalibration:
+        try:
+            values = dict(data)
+            values["norms"] = {k: ScoreNormalisation(**v) for k, v in data["norms"].items()}
+            values["fusion_norm"] = ScoreNormalisation(**data["fusion_norm"])
+            return cls(**values)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(ReasonCode.CALIBRATION_INVALID, f"bad calibration: {exc}") from exc
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> MatcherCalibration:
+        """The operator's calibration file, or the default shipped with the package."""
+        try:
+            if path is None:
+                text = resources.files("faceproof.faces").joinpath("calibration.json").read_text()
+            else:
+                text = Path(path).read_text(encoding="utf-8")
+            return cls.from_dict(json.loads(text))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelError(
+                ReasonCode.CALIBRATION_INVALID, f"calibration file unreadable: {exc}"
+            ) from exc
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return (self.primary,) + ((self.secondary,) if self.secondary else ())
+
+    def needs_second_opinion(self, z_primary: float, min_inter_eye_px: float) -> bool:
+        if self.secondary is None:
+            return False
+        if min_inter_eye_px < self.small_face_inter_eye_px:
+            return True
+        return self.threshold - self.band_low <= z_primary < self.threshold + self.band_high
+
+    def fuse(self, z_scores: dict[str, float]) -> float:
+        total = sum(self.weights[m] for m in z_scores)
+        mean = sum(self.weights[m] * z for m, z in z_scores.items()) / total
+        return self.fusion_norm.z(mean)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchDetails:
+    """How a score came about: raw cosines, z-scores and which path of the cascade ran."""
+
+    score: float
+    threshold: float
+    match: bool
+    path: str  # "primary_only" | "fusion"
+    cosines: dict[str, float]
+    z_scores: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "models": sorted(self.cosines),
+            "cosine": {k: round(v, 4) for k, v in self.cosines.items()},
+            "z": {k: round(v, 3) for k, v in self.z_scores.items()},
+        }
+
+
+def match_templates(
+    calibration: MatcherCalibration, a: FaceTemplate, b: FaceTemplate
+) -> MatchDetails:
+    """Score two templates that already carry every embedding the chosen path needs."""
+    cosines = {
+        m: cosine(a.embeddings[m], b.embeddings[m]) for m in a.embeddings if m in b.embeddings
+    }
+    z_scores = {m: calibration.norms[m].z(c) for m, c in cosines.items() if m in calibration.norms}
+    if calibration.secondary is not None and calibration.secondary in z_scores:
+        score, path = calibration.fuse(z_scores), "fusion"
+    else:
+        score, path = z_scores[calibration.primary], "primary_only"
+    return MatchDetails(
+        score=score,
+        threshold=calibration.threshold,
+        match=score >= calibration.threshold,
+        path=path,
+        cosines=cosines,
+        z_scores=z_scores,
+    )
