@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-import numpy as np
-import numpy.typing as npt
-
 from faceproof.capture import DecodedImage
 from faceproof.errors import FaceError
 from faceproof.faces.detector import FaceDetector, YuNetDetector, rank_subject_faces
 from faceproof.faces.embedders import Embedder
 from faceproof.faces.quality import QualityBounds, assess_quality
-from faceproof.faces.types import FaceDetection, FaceObservation, FaceTemplate, FloatArray
+from faceproof.faces.types import FaceDetection, FaceObservation, FaceTemplate
 from faceproof.reasons import ReasonCode
 
 __all__ = ["FaceAnalyzer"]
@@ -74,14 +71,16 @@ class FaceAnalyzer:
         return FaceTemplate(observation, embeddings, image.pixels)
 
     def extend(self, template: FaceTemplate, models: Iterable[str]) -> FaceTemplate:
-        """Add embeddings from more recognisers to a template (the cascade's second opinion)."""
+        """Add embeddings from more recognisers to a template (the cascade's second opinion).
+
+        The template is extended in place, so a face compared many times is embedded once.
+        """
         missing = [m for m in models if m not in template.embeddings]
         if not missing:
             return template
-        pixels: npt.NDArray[np.uint8] | None = template._pixels
+        pixels = template._pixels
         if pixels is None:
             raise ValueError("template was created without pixels; cannot add recognisers")
-        extra: dict[str, FloatArray] = {
-            m: self.embedders[m].embed(pixels, template.observation.detection) for m in missing
-        }
-        return FaceTemplate(template.observation, {**template.embeddings, **extra}, pixels)
+        for m in missing:
+            template.embeddings[m] = self.embedders[m].embed(pixels, template.observation.detection)
+        return template

@@ -26,7 +26,18 @@ from faceproof.errors import ModelError
 from faceproof.faces.types import FaceTemplate
 from faceproof.reasons import ReasonCode
 
-__all__ = ["MatchDetails", "MatcherCalibration", "ScoreNormalisation", "cosine"]
+__all__ = [
+    "MatchDetails",
+    "MatcherCalibration",
+    "ScoreNormalisation",
+    "cosine",
+    "match_templates",
+]
+
+
+# SFace similarity falls sharply for faces under ~50 px wide (inter-eye ~20-25 px); dlib much
+# less. Below this, the cascade always consults the second recogniser.
+DEFAULT_SMALL_FACE_INTER_EYE_PX = 24.0
 
 
 def cosine(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> float:
@@ -94,6 +105,34 @@ class MatcherCalibration:
             raise ModelError(
                 ReasonCode.CALIBRATION_INVALID, f"calibration file unreadable: {exc}"
             ) from exc
+
+    @classmethod
+    def uncalibrated(
+        cls, primary: str, secondary: str | None, *, flip: bool = False
+    ) -> MatcherCalibration:
+        """A structural calibration (which models, no fitted numbers) for `faceproof calibrate`."""
+        unit = ScoreNormalisation(0.0, 1.0)
+        models = [primary] + ([secondary] if secondary else [])
+        return cls(
+            primary=primary,
+            secondary=secondary,
+            flip=flip,
+            norms={m: unit for m in models},
+            weights={m: 1.0 for m in models},
+            fusion_norm=unit,
+            threshold=float("inf"),
+            fmr_target=1e-4,
+            band_low=0.0,
+            band_high=0.0,
+            small_face_inter_eye_px=DEFAULT_SMALL_FACE_INTER_EYE_PX,
+            dataset="uncalibrated",
+            n_genuine=0,
+            n_impostor=0,
+            low_confidence=True,
+            note="not calibrated: rejects every pair",
+            command="",
+            created_at="",
+        )
 
     @property
     def models(self) -> tuple[str, ...]:

@@ -1,0 +1,1 @@
+"""The `faceproof` command line."""

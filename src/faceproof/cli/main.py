@@ -1,0 +1,313 @@
+"""`faceproof` command line: compare, models, calibrate, eval verify.
+
+Exit codes (a documented contract, see README):
+    0  success; for `compare A B`, the faces match
+    1  `compare A B`: the faces do not match
+    2  usage error, or an unreadable CSV / labels file
+    3  an image is unusable (reason code printed): empty, corrupt, no face, face too small, ...
+    4  server-side failure: a model is missing or fails its SHA-256 check, bad calibration
+Errors are printed as one line (or one JSON object with --json), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from faceproof.errors import DataFileError, FaceproofError, InputError
+from faceproof.reasons import ReasonCode
+
+__all__ = ["main"]
+
+EXIT_MATCH, EXIT_NO_MATCH, EXIT_USAGE, EXIT_INPUT, EXIT_SERVICE = 0, 1, 2, 3, 4
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="faceproof", description="Face authentication for identity proofing."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    cmp_ = sub.add_parser("compare", help="compare two face images (1:1)")
+    cmp_.add_argument("images", nargs="*", metavar="IMAGE", help="two image files")
+    cmp_.add_argument("--example", action="store_true", help="compare the bundled example")
+    cmp_.add_argument(
+        "--pairs", metavar="FILE", help="CSV with path_a,path_b columns ('-' = stdin)"
+    )
+    cmp_.add_argument("--json", action="store_true", help="print one JSON object")
+    cmp_.add_argument("--jsonl", action="store_true", help="with --pairs: one JSON object per line")
+    cmp_.add_argument("--calibration", metavar="FILE", help="calibration JSON (default: packaged)")
+
+    models = sub.add_parser("models", help="list the pinned models and check their SHA-256")
+    models.add_argument("--json", action="store_true")
+    models.add_argument("--no-verify", action="store_true", help="skip hashing the files")
+
+    cal = sub.add_parser("calibrate", help="fit the matcher and its threshold for a target FMR")
+    cal.add_argument("--labels", required=True, help="labels.csv with path,identity[,set,faces]")
+    cal.add_argument("--fmr", type=float, default=1e-4, help="target FMR (default 1e-4)")
+    cal.add_argument("--out", required=True, help="where to write the calibration JSON")
+    cal.add_argument("--dataset", default="", help="dataset description for provenance")
+
+    ev = sub.add_parser("eval", help="evaluation reports")
+    ev_sub = ev.add_subparsers(dest="eval_command", required=True)
+    verify = ev_sub.add_parser("verify", help="FTE, AUC, EER, TAR@FMR and a DET plot")
+    verify.add_argument("--labels", required=True)
+    verify.add_argument("--out", default="out/eval", help="folder for report.json and det.png")
+    verify.add_argument("--calibration", metavar="FILE")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "compare":
+            return _compare(args)
+        if args.command == "models":
+            return _models(args)
+        if args.command == "calibrate":
+            return _calibrate(args)
+        return _eval_verify(args)
+    except FaceproofError as exc:
+        return _report_error(exc, as_json=bool(getattr(args, "json", False)))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _report_error(exc: FaceproofError, *, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"error": exc.to_dict()}, ensure_ascii=False))
+    else:
+        print(f"faceproof: {exc.code.value}: {exc.detail}", file=sys.stderr)
+    if isinstance(exc, DataFileError):
+        return EXIT_USAGE
+    return EXIT_INPUT if isinstance(exc, InputError) else EXIT_SERVICE
+
+
+def _comparer(calibration: str | None) -> Any:
+    from faceproof.comparison import FaceComparer
+    from faceproof.faces.matcher import MatcherCalibration
+
+    return FaceComparer(MatcherCalibration.load(calibration) if calibration else None)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    if args.pairs:
+        if args.images or args.example:
+            print("faceproof: --pairs takes no image arguments", file=sys.stderr)
+            return EXIT_USAGE
+        return _compare_pairs(args)
+    if args.example:
+        if args.images:
+            print("faceproof: --example takes no image arguments", file=sys.stderr)
+            return EXIT_USAGE
+        from faceproof.examples import example_pair
+
+        images: list[Any] = list(example_pair())
+        labels = ["example:astronaut", "example:astronaut-relit"]
+    elif len(args.images) == 2:
+        images = list(args.images)
+        labels = list(args.images)
+    else:
+        print("faceproof: compare needs two images (or --example / --pairs)", file=sys.stderr)
+        return EXIT_USAGE
+    comparer = _comparer(args.calibration)
+    result = comparer.compare(images[0], images[1])
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        _print_human(result, labels)
+    return EXIT_MATCH if result.match else EXIT_NO_MATCH
+
+
+def _print_human(result: Any, labels: list[str]) -> None:
+    from faceproof.reasons import describe
+
+    verdict = "MATCH" if result.match else "NO MATCH"
+    print(f"{labels[0]}  vs  {labels[1]}")
+    print(
+        f"{verdict}  score {result.score:.3f}  threshold {result.threshold:.3f}  "
+        f"(FMR target {result.fmr_target:g}; {result.details.path})"
+    )
+    for code in result.reasons:
+        reason = describe(code)
+        print(f"  - {code.value}: {reason.message_en} / {reason.message_ko}")
+
+
+def _read_pairs(source: str) -> list[tuple[str, str]]:
+    try:
+        if source == "-":
+            text: TextIO = io.StringIO(sys.stdin.read())
+            base = Path.cwd()
+        else:
+            text = Path(source).open(newline="", encoding="utf-8")  # noqa: SIM115
+            base = Path(source).resolve().parent
+        with text:
+            reader = csv.DictReader(text)
+            if not reader.fieldnames or not {"path_a", "path_b"} <= set(reader.fieldnames):
+                raise DataFileError(ReasonCode.LABELS_INVALID, "pairs CSV needs path_a,path_b")
+            rows = [(r["path_a"] or "", r["path_b"] or "") for r in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataFileError(ReasonCode.LABELS_INVALID, f"cannot read pairs: {exc}") from exc
+    del base  # paths are taken as given (relative to the working directory)
+    return rows
+
+
+def _compare_pairs(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from faceproof.faces.types import FaceTemplate
+
+    rows = _read_pairs(args.pairs)
+    comparer = _comparer(args.calibration)
+    # Each distinct image is decoded and embedded once; templates live only in this process.
+    templates: dict[str, FaceTemplate | FaceproofError] = {}
+
+    def template(path: str) -> FaceTemplate | FaceproofError:
+        if path not in templates:
+            try:
+                templates[path] = comparer.template(path)
+            except InputError as exc:
+                templates[path] = exc
+        return templates[path]
+
+    with Progress(console=_stderr_console(), transient=True) as progress:
+        task = progress.add_task("comparing", total=len(rows))
+        for path_a, path_b in rows:
+            a, b = template(path_a), template(path_b)
+            line: dict[str, Any] = {"path_a": path_a, "path_b": path_b}
+            failed = a if isinstance(a, FaceproofError) else b
+            if isinstance(failed, FaceproofError):
+                line["error"] = {"code": failed.code.value, "message": failed.detail}
+            else:
+                assert not isinstance(a, FaceproofError)
+                assert not isinstance(b, FaceproofError)
+                result = comparer.compare_templates(a, b)
+                line.update(score=round(result.score, 4), match=result.match)
+            print(json.dumps(line, ensure_ascii=False), flush=True)
+            progress.advance(task)
+    return EXIT_MATCH
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _models(args: argparse.Namespace) -> int:
+    from faceproof.models import REGISTRY, resolve_model_file
+
+    rows = []
+    status = EXIT_MATCH
+    for spec in REGISTRY.values():
+        row = {
+            "id": spec.model_id,
+            "task": spec.task,
+            "runtime": spec.runtime,
+            "source": f"{spec.source_package}=={spec.source_version}",
+            "sha256": spec.sha256,
+            "licence": spec.licence,
+            "input": spec.input_spec,
+            "accuracy": spec.accuracy_card,
+        }
+        if not args.no_verify:
+            try:
+                resolve_model_file(spec)
+                row["verified"] = "ok"
+            except FaceproofError as exc:
+                row["verified"] = exc.code.value
+                status = EXIT_SERVICE
+        rows.append(row)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="faceproof models")
+        for column in ("id", "task", "source", "sha256", "licence", "verified"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(
+                row["id"],
+                row["task"],
+                row["source"],
+                row["sha256"][:16] + "…",
+                row["licence"],
+                row.get("verified", "-"),
+            )
+        Console().print(table)
+    return status
+
+
+def _progress_iter(label: str) -> Any:
+    from rich.progress import track
+
+    def wrap(it: Any) -> Iterator[int]:
+        items = list(it)
+        yield from track(items, description=label, console=_stderr_console(), transient=True)
+
+    return wrap
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from faceproof.comparison import FaceComparer
+    from faceproof.evaluation.face_eval import fit_calibration, score_labelled_set
+    from faceproof.faces.matcher import MatcherCalibration
+
+    packaged = MatcherCalibration.load()
+    structure = MatcherCalibration.uncalibrated(
+        packaged.primary, packaged.secondary, flip=packaged.flip
+    )
+    comparer = FaceComparer(structure)
+    _, _, scores = score_labelled_set(comparer, args.labels, _progress_iter("enrolling"))
+    command = f"faceproof calibrate --labels {args.labels} --fmr {args.fmr:g} --out {args.out}"
+    calibration = fit_calibration(
+        comparer, scores, fmr_target=args.fmr, dataset=args.dataset or args.labels, command=command
+    )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(calibration.to_dict(), indent=2) + "\n", encoding="utf-8")
+    print(
+        json.dumps(
+            {
+                "threshold": calibration.threshold,
+                "fmr_target": calibration.fmr_target,
+                "n_genuine": calibration.n_genuine,
+                "n_impostor": calibration.n_impostor,
+                "low_confidence": calibration.low_confidence,
+                "note": calibration.note,
+                "out": args.out,
+            },
+            ensure_ascii=False,
+        )
+    )
+    return EXIT_MATCH
+
+
+def _eval_verify(args: argparse.Namespace) -> int:
+    from faceproof.evaluation.face_eval import run_face_evaluation
+    from faceproof.evaluation.plots import plot_det
+
+    comparer = _comparer(args.calibration)
+    evaluation = run_face_evaluation(comparer, args.labels, _progress_iter("enrolling"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = evaluation.to_dict()
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    plot_det(evaluation.det, out / "det.png", title="faceproof DET (within-set pairs)")
+    summary = {
+        name: {k: per["all"][k] for k in ("eer", "auc", "tar_at_fmr", "fte_rate", "n_impostor")}
+        for name, per in evaluation.reports.items()
+    }
+    print(json.dumps({"out": str(out), "summary": summary}, ensure_ascii=False, indent=2))
+    return EXIT_MATCH
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,138 @@
+"""1:1 face comparison: two images in, a calibrated, explained decision out.
+
+This is the engine behind `faceproof compare` and `faceproof.compare()`. Models load once per
+`FaceComparer`; build one per process (or worker) and reuse it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from faceproof.capture import DecodedImage, decode_image, load_image
+from faceproof.faces.analyzer import FaceAnalyzer
+from faceproof.faces.embedders import DlibEmbedder, Embedder, SFaceEmbedder
+from faceproof.faces.matcher import MatchDetails, MatcherCalibration, match_templates
+from faceproof.faces.types import FaceObservation, FaceTemplate
+from faceproof.reasons import ReasonCode, describe
+
+__all__ = ["CompareResult", "FaceComparer", "ImageInput", "compare"]
+
+ImageInput = DecodedImage | bytes | str | os.PathLike[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CompareResult:
+    """The decision and everything needed to explain and audit it. No embeddings, no pixels."""
+
+    score: float  # higher = more alike; same units as `threshold`
+    match: bool
+    threshold: float
+    fmr_target: float
+    reasons: tuple[ReasonCode, ...]
+    face_a: FaceObservation
+    face_b: FaceObservation
+    details: MatchDetails
+    calibration_source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "score": round(self.score, 4),
+            "match": self.match,
+            "threshold": round(self.threshold, 4),
+            "fmr_target": self.fmr_target,
+            "reasons": [code.value for code in self.reasons],
+            "messages": [describe(code).to_dict() for code in self.reasons],
+            "matcher": self.details.to_dict(),
+            "calibration": self.calibration_source,
+            "faces": {"a": self.face_a.to_dict(), "b": self.face_b.to_dict()},
+        }
+
+
+class FaceComparer:
+    """Detector, recognisers and calibration, loaded once."""
+
+    def __init__(self, calibration: MatcherCalibration | None = None, *, threads: int = 1) -> None:
+        self.calibration = calibration or MatcherCalibration.load()
+        embedders: dict[str, Embedder] = {}
+        for model_id in self.calibration.models:
+            embedders[model_id] = _build_embedder(model_id, self.calibration.flip, threads)
+        self.analyzer = FaceAnalyzer(embedders)
+
+    def template(self, image: ImageInput) -> FaceTemplate:
+        """Subject face and primary embedding. Raises ImageError / FaceError for unusable input."""
+        return self.analyzer.template(_decode(image), [self.calibration.primary])
+
+    def compare_templates(self, a: FaceTemplate, b: FaceTemplate) -> CompareResult:
+        cal = self.calibration
+        primary = match_templates(cal, _only(a, cal.primary), _only(b, cal.primary))
+        min_ied = min(
+            a.observation.detection.inter_eye_distance, b.observation.detection.inter_eye_distance
+        )
+        details = primary
+        if cal.secondary and cal.needs_second_opinion(primary.score, min_ied):
+            details = match_templates(cal, self.extend(a), self.extend(b))
+        reasons: list[ReasonCode] = [
+            ReasonCode.MATCH_ACCEPTED if details.match else ReasonCode.MATCH_REJECTED
+        ]
+        if details.path == "fusion":
+            reasons.append(ReasonCode.MATCH_SECOND_OPINION)
+        if cal.low_confidence:
+            reasons.append(ReasonCode.THRESHOLD_LOW_CONFIDENCE)
+        for code in a.observation.reasons + b.observation.reasons:
+            if code not in reasons:
+                reasons.append(code)
+        return CompareResult(
+            score=details.score,
+            match=details.match,
+            threshold=details.threshold,
+            fmr_target=cal.fmr_target,
+            reasons=tuple(reasons),
+            face_a=a.observation,
+            face_b=b.observation,
+            details=details,
+            calibration_source=cal.dataset,
+        )
+
+    def extend(self, template: FaceTemplate) -> FaceTemplate:
+        """The template with every recogniser of the calibration (the cascade's second opinion)."""
+        return self.analyzer.extend(template, self.calibration.models)
+
+    def compare(self, a: ImageInput, b: ImageInput) -> CompareResult:
+        return self.compare_templates(self.template(a), self.template(b))
+
+
+def _only(template: FaceTemplate, model_id: str) -> FaceTemplate:
+    return FaceTemplate(template.observation, {model_id: template.embeddings[model_id]})
+
+
+def _build_embedder(model_id: str, flip: bool, threads: int) -> Embedder:
+    if model_id == SFaceEmbedder.model_id:
+        return SFaceEmbedder(flip=flip, threads=threads)
+    if model_id == DlibEmbedder.model_id:
+        return DlibEmbedder(threads=threads)
+    raise ValueError(f"no embedder for {model_id!r}")
+
+
+def _decode(image: ImageInput) -> DecodedImage:
+    if isinstance(image, DecodedImage):
+        return image
+    if isinstance(image, bytes):
+        return decode_image(image)
+    return load_image(Path(image))
+
+
+_default: FaceComparer | None = None
+_default_lock = threading.Lock()
+
+
+def compare(a: ImageInput, b: ImageInput) -> CompareResult:
+    """Compare two face images with the packaged models and calibration."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = FaceComparer()
+    return _default.compare(a, b)
