@@ -69,11 +69,8 @@ class FaceComparer:
     def compare_templates(self, a: FaceTemplate, b: FaceTemplate) -> CompareResult:
         cal = self.calibration
         primary = match_templates(cal, _only(a, cal.primary), _only(b, cal.primary))
-        min_ied = min(
-            a.observation.detection.inter_eye_distance, b.observation.detection.inter_eye_distance
-        )
         details = primary
-        if cal.secondary and cal.needs_second_opinion(primary.score, min_ied):
+        if cal.needs_second_opinion(primary.score):
             details = match_templates(cal, self.extend(a), self.extend(b))
         reasons: list[ReasonCode] = [
             ReasonCode.MATCH_ACCEPTED if details.match else ReasonCode.MATCH_REJECTED

@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--labels", required=True)
     verify.add_argument("--out", default="out/eval", help="folder for report.json and det.png")
     verify.add_argument("--calibration", metavar="FILE")
+    verify.add_argument(
+        "--folds", type=int, default=2, help="cross-validation folds by identity (1 = none)"
+    )
     return parser
 
 
@@ -295,7 +298,9 @@ def _eval_verify(args: argparse.Namespace) -> int:
     from faceproof.evaluation.plots import plot_det
 
     comparer = _comparer(args.calibration)
-    evaluation = run_face_evaluation(comparer, args.labels, _progress_iter("enrolling"))
+    evaluation = run_face_evaluation(
+        comparer, args.labels, _progress_iter("enrolling"), folds=args.folds
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report = evaluation.to_dict()
@@ -305,7 +310,19 @@ def _eval_verify(args: argparse.Namespace) -> int:
         name: {k: per["all"][k] for k in ("eer", "auc", "tar_at_fmr", "fte_rate", "n_impostor")}
         for name, per in evaluation.reports.items()
     }
-    print(json.dumps({"out": str(out), "summary": summary}, ensure_ascii=False, indent=2))
+    print(
+        json.dumps(
+            {
+                "out": str(out),
+                "summary": summary,
+                "second_opinion_rate": evaluation.second_opinion_rate,
+                "median_ms_per_image": evaluation.median_ms_per_image,
+                "cross_validation": evaluation.cross_validation,
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
     return EXIT_MATCH
 
 

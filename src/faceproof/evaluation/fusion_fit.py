@@ -1,18 +1,20 @@
-"""Fit the matcher's calibration (z-norms, fusion weight, threshold, cascade band) from pairs.
+"""Fit the matcher's calibration (z-norms, fusion weights, threshold, cascade band) from pairs.
 
 Procedure, in order, all on the calibration pairs:
 1. z-normalise each recogniser's cosine by its impostor mean and sd;
-2. choose the secondary recogniser's fusion weight (primary weight 1) from a fixed grid by the
-   highest TAR at FMR 1e-3, ties to the lower EER;
+2. choose the secondary recogniser's weights (primary weight 1) from a fixed grid: one weight
+   for normal faces, one for small faces, and where the ramp between them sits (inter-eye px);
+   the highest TAR at FMR 1e-3 wins, ties to the lower EER;
 3. z-normalise the fused mean by its own impostor distribution;
 4. set the threshold on the fused score for the target FMR (evaluation.calibration);
 5. set the cascade band: outside [threshold - low, threshold + high) the primary z-score alone
-   must have agreed with the fused decision on every calibration pair with normal-size faces,
-   plus a safety margin; and no impostor may be fast-accepted.
+   must have agreed with the fused decision on every calibration pair, plus a safety margin,
+   and no impostor may be fast-accepted.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -23,10 +25,13 @@ from faceproof.evaluation.calibration import calibrate_threshold
 from faceproof.evaluation.metrics import eer, tar_at_fmr
 from faceproof.faces.matcher import MatcherCalibration, ScoreNormalisation
 
-__all__ = ["PairScores", "cascade_scores", "fit_matcher_calibration"]
+__all__ = ["PairScores", "cascade_scores", "fit_matcher_calibration", "fused_scores"]
 
 FloatArray = npt.NDArray[np.float64]
-_WEIGHT_GRID = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+_LARGE_FACE_WEIGHTS = (0.25, 0.5, 0.75, 1.0)
+_SMALL_FACE_WEIGHTS = (0.5, 1.0, 1.5, 2.0)
+_RAMP_STARTS_PX = (20.0, 25.0, 30.0)
+_RAMP_WIDTH_PX = 10.0
 _BAND_MARGIN = 0.25  # z units beyond the widest disagreement seen
 
 
@@ -50,14 +55,33 @@ def _norm(impostor: FloatArray) -> ScoreNormalisation:
     return ScoreNormalisation(float(np.mean(impostor)), float(np.std(impostor, ddof=1)))
 
 
-def _fused_raw(z: dict[str, FloatArray], weights: dict[str, float]) -> FloatArray:
-    total = sum(weights.values())
-    stacked = np.stack([weights[m] * z[m] for m in weights])
-    return np.asarray(stacked.sum(axis=0) / total, dtype=np.float64)
-
-
 def _z(norm: ScoreNormalisation, values: FloatArray) -> FloatArray:
     return np.asarray((values - norm.impostor_mean) / norm.impostor_std, dtype=np.float64)
+
+
+def _secondary_weight(
+    ied: FloatArray, large: float, small: float, ramp: tuple[float, float]
+) -> FloatArray:
+    t = np.clip((ied - ramp[0]) / (ramp[1] - ramp[0]), 0.0, 1.0)
+    return np.asarray(small + t * (large - small), dtype=np.float64)
+
+
+def _fused_mean(zp: FloatArray, zs: FloatArray, w: FloatArray) -> FloatArray:
+    return np.asarray((zp + w * zs) / (1.0 + w), dtype=np.float64)
+
+
+def fused_scores(cal: MatcherCalibration, scores: PairScores) -> FloatArray:
+    """The full fusion's score for every pair (what the cascade approximates)."""
+    assert cal.secondary is not None
+    zp = _z(cal.norms[cal.primary], scores.cosines[cal.primary])
+    zs = _z(cal.norms[cal.secondary], scores.cosines[cal.secondary])
+    w = _secondary_weight(
+        scores.min_inter_eye_px,
+        cal.weights[cal.secondary],
+        cal.secondary_weight_small,
+        cal.weight_ramp_px,
+    )
+    return _z(cal.fusion_norm, _fused_mean(zp, zs, w))
 
 
 def fit_matcher_calibration(
@@ -67,41 +91,51 @@ def fit_matcher_calibration(
     secondary: str | None,
     flip: bool,
     fmr_target: float,
-    small_face_inter_eye_px: float,
     dataset: str,
     command: str,
 ) -> MatcherCalibration:
     imp = ~scores.genuine
+    gen = scores.genuine
     models = [primary] + ([secondary] if secondary else [])
     norms = {m: _norm(scores.cosines[m][imp]) for m in models}
-    z = {m: _z(norms[m], scores.cosines[m]) for m in models}
+    zp = _z(norms[primary], scores.cosines[primary])
 
     weights = {primary: 1.0}
+    small_weight, ramp = 1.0, (0.0, 0.0)
+    decision = zp
+    fusion_norm = ScoreNormalisation(0.0, 1.0)
     if secondary:
-        best: tuple[float, float, float] | None = None
-        for w in _WEIGHT_GRID:
-            fused = _fused_raw(z, {primary: 1.0, secondary: w})
-            key = (tar_at_fmr(fused[~imp], fused[imp], 1e-3), -eer(fused[~imp], fused[imp])[0], w)
-            if best is None or key[:2] > best[:2]:
-                best = key
-        assert best is not None
-        weights[secondary] = best[2]
-    fused_raw = _fused_raw(z, weights)
-    fusion_norm = _norm(fused_raw[imp])
-    fused = _z(fusion_norm, fused_raw)
-    decision = fused if secondary else z[primary]
-    threshold_cal = calibrate_threshold(decision[~imp], decision[imp], fmr_target, dataset=dataset)
+        zs = _z(norms[secondary], scores.cosines[secondary])
+        best: tuple[float, float] | None = None
+        choice = (1.0, 1.0, (0.0, _RAMP_WIDTH_PX))
+        for large, small, start in itertools.product(
+            _LARGE_FACE_WEIGHTS, _SMALL_FACE_WEIGHTS, _RAMP_STARTS_PX
+        ):
+            span = (start, start + _RAMP_WIDTH_PX)
+            fused = _fused_mean(
+                zp, zs, _secondary_weight(scores.min_inter_eye_px, large, small, span)
+            )
+            key = (tar_at_fmr(fused[gen], fused[imp], 1e-3), -eer(fused[gen], fused[imp])[0])
+            if best is None or key > best:
+                best, choice = key, (large, small, span)
+        weights[secondary], small_weight, ramp = choice
+        raw = _fused_mean(
+            zp,
+            zs,
+            _secondary_weight(scores.min_inter_eye_px, weights[secondary], small_weight, ramp),
+        )
+        fusion_norm = _norm(raw[imp])
+        decision = _z(fusion_norm, raw)
+
+    threshold_cal = calibrate_threshold(decision[gen], decision[imp], fmr_target, dataset=dataset)
     threshold = threshold_cal.threshold
 
     band_low = band_high = 0.0
     if secondary:
-        normal = scores.min_inter_eye_px >= small_face_inter_eye_px
-        zp = z[primary]
-        accepted = normal & (fused >= threshold)
-        rejected = normal & (fused < threshold)
+        accepted = decision >= threshold
         if accepted.any():
             band_low = max(0.0, threshold - float(zp[accepted].min())) + _BAND_MARGIN
-        widest_reject = float(zp[rejected].max()) - threshold if rejected.any() else 0.0
+        widest_reject = float(zp[~accepted].max()) - threshold if (~accepted).any() else 0.0
         widest_impostor = float(zp[imp].max()) - threshold
         band_high = max(0.0, widest_reject, widest_impostor) + _BAND_MARGIN
 
@@ -111,14 +145,15 @@ def fit_matcher_calibration(
         flip=flip,
         norms=norms,
         weights=weights,
+        secondary_weight_small=small_weight,
+        weight_ramp_px=ramp,
         fusion_norm=fusion_norm,
         threshold=threshold,
         fmr_target=fmr_target,
         band_low=band_low,
         band_high=band_high,
-        small_face_inter_eye_px=small_face_inter_eye_px,
         dataset=dataset,
-        n_genuine=int((~imp).sum()),
+        n_genuine=int(gen.sum()),
         n_impostor=int(imp.sum()),
         low_confidence=threshold_cal.low_confidence,
         note=threshold_cal.note,
@@ -132,9 +167,5 @@ def cascade_scores(cal: MatcherCalibration, scores: PairScores) -> tuple[FloatAr
     zp = _z(cal.norms[cal.primary], scores.cosines[cal.primary])
     if cal.secondary is None:
         return zp, np.zeros_like(zp)
-    zs = _z(cal.norms[cal.secondary], scores.cosines[cal.secondary])
-    fused = _z(cal.fusion_norm, _fused_raw({cal.primary: zp, cal.secondary: zs}, cal.weights))
-    second = (scores.min_inter_eye_px < cal.small_face_inter_eye_px) | (
-        (zp >= cal.threshold - cal.band_low) & (zp < cal.threshold + cal.band_high)
-    )
-    return np.where(second, fused, zp), second.astype(np.float64)
+    second = (zp >= cal.threshold - cal.band_low) & (zp < cal.threshold + cal.band_high)
+    return np.where(second, fused_scores(cal, scores), zp), second.astype(np.float64)

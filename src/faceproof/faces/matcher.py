@@ -5,11 +5,15 @@ distribution (mean 0, sd 1 for impostors), so scores from different models share
 The fused score is the weighted mean of those z-scores, normalised again to the impostor
 distribution of the fusion. Higher means more alike; a pair matches when score >= threshold.
 
+Quality-aware weights: SFace degrades sharply for small faces (under ~50 px wide), dlib much
+less, so the secondary recogniser's weight ramps from `secondary_weight_small` (smaller face's
+inter-eye distance at or below `weight_ramp_px[0]`) to `weights[secondary]` (at or above
+`weight_ramp_px[1]`).
+
 Cascade: the fast primary recogniser (SFace) decides alone when its z-score is far from the
-threshold. Inside the calibrated uncertainty band, or when a face is small (SFace degrades for
-faces under ~50 px wide, dlib much less), the second recogniser (dlib) runs and the fused score
-decides. The band is fitted so that, on the calibration pairs, the primary-only decision outside
-it never disagreed with the fused decision.
+threshold. Inside the calibrated uncertainty band the second recogniser (dlib) runs and the
+fused score decides. The band is fitted so that, on the calibration pairs, the primary-only
+decision outside it never disagreed with the fused decision.
 """
 
 from __future__ import annotations
@@ -35,11 +39,6 @@ __all__ = [
 ]
 
 
-# SFace similarity falls sharply for faces under ~50 px wide (inter-eye ~20-25 px); dlib much
-# less. Below this, the cascade always consults the second recogniser.
-DEFAULT_SMALL_FACE_INTER_EYE_PX = 24.0
-
-
 def cosine(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> float:
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
 
@@ -63,13 +62,14 @@ class MatcherCalibration:
     secondary: str | None
     flip: bool
     norms: dict[str, ScoreNormalisation]
-    weights: dict[str, float]
+    weights: dict[str, float]  # primary weight 1; secondary weight for normal-size faces
+    secondary_weight_small: float  # secondary weight when the smaller face is small
+    weight_ramp_px: tuple[float, float]  # inter-eye px over which the weight ramps
     fusion_norm: ScoreNormalisation
     threshold: float
     fmr_target: float
     band_low: float  # second opinion when threshold - band_low <= z_primary < threshold + band_high
     band_high: float
-    small_face_inter_eye_px: float  # below this, always ask the second recogniser
     dataset: str
     n_genuine: int
     n_impostor: int
@@ -88,6 +88,7 @@ class MatcherCalibration:
             values = dict(data)
             values["norms"] = {k: ScoreNormalisation(**v) for k, v in data["norms"].items()}
             values["fusion_norm"] = ScoreNormalisation(**data["fusion_norm"])
+            values["weight_ramp_px"] = tuple(data["weight_ramp_px"])
             return cls(**values)
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(ReasonCode.CALIBRATION_INVALID, f"bad calibration: {exc}") from exc
@@ -119,12 +120,13 @@ class MatcherCalibration:
             flip=flip,
             norms={m: unit for m in models},
             weights={m: 1.0 for m in models},
+            secondary_weight_small=1.0,
+            weight_ramp_px=(0.0, 0.0),
             fusion_norm=unit,
             threshold=float("inf"),
             fmr_target=1e-4,
             band_low=0.0,
             band_high=0.0,
-            small_face_inter_eye_px=DEFAULT_SMALL_FACE_INTER_EYE_PX,
             dataset="uncalibrated",
             n_genuine=0,
             n_impostor=0,
@@ -138,16 +140,25 @@ class MatcherCalibration:
     def models(self) -> tuple[str, ...]:
         return (self.primary,) + ((self.secondary,) if self.secondary else ())
 
-    def needs_second_opinion(self, z_primary: float, min_inter_eye_px: float) -> bool:
+    def needs_second_opinion(self, z_primary: float) -> bool:
         if self.secondary is None:
             return False
-        if min_inter_eye_px < self.small_face_inter_eye_px:
-            return True
         return self.threshold - self.band_low <= z_primary < self.threshold + self.band_high
 
-    def fuse(self, z_scores: dict[str, float]) -> float:
-        total = sum(self.weights[m] for m in z_scores)
-        mean = sum(self.weights[m] * z for m, z in z_scores.items()) / total
+    def secondary_weight(self, min_inter_eye_px: float) -> float:
+        assert self.secondary is not None
+        low, high = self.weight_ramp_px
+        large = self.weights[self.secondary]
+        if high <= low:
+            return large
+        t = min(1.0, max(0.0, (min_inter_eye_px - low) / (high - low)))
+        return self.secondary_weight_small + t * (large - self.secondary_weight_small)
+
+    def fuse(self, z_primary: float, z_secondary: float, min_inter_eye_px: float) -> float:
+        w = self.secondary_weight(min_inter_eye_px)
+        mean = (self.weights[self.primary] * z_primary + w * z_secondary) / (
+            self.weights[self.primary] + w
+        )
         return self.fusion_norm.z(mean)
 
 
@@ -180,7 +191,13 @@ def match_templates(
     }
     z_scores = {m: calibration.norms[m].z(c) for m, c in cosines.items() if m in calibration.norms}
     if calibration.secondary is not None and calibration.secondary in z_scores:
-        score, path = calibration.fuse(z_scores), "fusion"
+        min_ied = min(
+            a.observation.detection.inter_eye_distance, b.observation.detection.inter_eye_distance
+        )
+        score = calibration.fuse(
+            z_scores[calibration.primary], z_scores[calibration.secondary], min_ied
+        )
+        path = "fusion"
     else:
         score, path = z_scores[calibration.primary], "primary_only"
     return MatchDetails(
