@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from faceproof.capture import DecodedImage, decode_image, load_image
+from faceproof.errors import ModelError
 from faceproof.faces.analyzer import FaceAnalyzer
-from faceproof.faces.embedders import DlibEmbedder, Embedder, SFaceEmbedder
+from faceproof.faces.embedders import DlibEmbedder, Embedder, OnnxArcFaceEmbedder, SFaceEmbedder
 from faceproof.faces.matcher import MatchDetails, MatcherCalibration, match_templates
 from faceproof.faces.types import FaceObservation, FaceTemplate
+from faceproof.models.registry import OPERATOR_RECOGNISER_ID, ModelSpec
 from faceproof.reasons import ReasonCode, describe
 
 __all__ = ["CompareResult", "FaceComparer", "ImageInput", "compare"]
@@ -55,12 +57,23 @@ class CompareResult:
 class FaceComparer:
     """Detector, recognisers and calibration, loaded once."""
 
-    def __init__(self, calibration: MatcherCalibration | None = None, *, threads: int = 1) -> None:
+    def __init__(
+        self,
+        calibration: MatcherCalibration | None = None,
+        *,
+        operator_model: ModelSpec | None = None,
+        allow_multiple_faces: bool = False,
+        threads: int = 1,
+    ) -> None:
+        """`operator_model`: an opt-in ONNX recogniser (see `models.operator_recogniser_spec`);
+        the calibration must name it (`faceproof calibrate --recogniser-onnx ...` makes one)."""
         self.calibration = calibration or MatcherCalibration.load()
         embedders: dict[str, Embedder] = {}
         for model_id in self.calibration.models:
-            embedders[model_id] = _build_embedder(model_id, self.calibration.flip, threads)
-        self.analyzer = FaceAnalyzer(embedders)
+            embedders[model_id] = _build_embedder(
+                model_id, self.calibration.flip, threads, operator_model
+            )
+        self.analyzer = FaceAnalyzer(embedders, allow_multiple_faces=allow_multiple_faces)
 
     def template(self, image: ImageInput) -> FaceTemplate:
         """Subject face and primary embedding. Raises ImageError / FaceError for unusable input."""
@@ -106,7 +119,16 @@ def _only(template: FaceTemplate, model_id: str) -> FaceTemplate:
     return FaceTemplate(template.observation, {model_id: template.embeddings[model_id]})
 
 
-def _build_embedder(model_id: str, flip: bool, threads: int) -> Embedder:
+def _build_embedder(
+    model_id: str, flip: bool, threads: int, operator_model: ModelSpec | None
+) -> Embedder:
+    if operator_model is not None and model_id == operator_model.model_id:
+        return OnnxArcFaceEmbedder(operator_model, threads=threads)
+    if model_id == OPERATOR_RECOGNISER_ID:
+        raise ModelError(
+            ReasonCode.MODEL_MISSING,
+            "the calibration names an operator recogniser; pass its path and SHA-256",
+        )
     if model_id == SFaceEmbedder.model_id:
         return SFaceEmbedder(flip=flip, threads=threads)
     if model_id == DlibEmbedder.model_id:

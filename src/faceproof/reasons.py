@@ -108,9 +108,9 @@ _CATALOG: dict[ReasonCode, _Text] = {
         Severity.REJECT, "No face was found in the image.", "이미지에서 얼굴을 찾지 못했습니다."
     ),
     ReasonCode.FACE_MULTIPLE: _Text(
-        Severity.WARNING,
-        "More than one face is in the image; the most prominent one was used.",
-        "이미지에 얼굴이 여러 개 있어 가장 뚜렷한 얼굴을 사용했습니다.",
+        Severity.REJECT,
+        "More than one face is in the image; only the applicant may be in the photo.",
+        "이미지에 얼굴이 여러 개 있습니다. 신청인 한 명만 나오도록 촬영해 주세요.",
     ),
     ReasonCode.FACE_TOO_SMALL: _Text(
         Severity.REJECT,

@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     cmp_.add_argument("--json", action="store_true", help="print one JSON object")
     cmp_.add_argument("--jsonl", action="store_true", help="with --pairs: one JSON object per line")
-    cmp_.add_argument("--calibration", metavar="FILE", help="calibration JSON (default: packaged)")
+    _add_model_options(cmp_)
 
     models = sub.add_parser("models", help="list the pinned models and check their SHA-256")
     models.add_argument("--json", action="store_true")
@@ -53,13 +53,15 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--fmr", type=float, default=1e-4, help="target FMR (default 1e-4)")
     cal.add_argument("--out", required=True, help="where to write the calibration JSON")
     cal.add_argument("--dataset", default="", help="dataset description for provenance")
+    cal.add_argument("--recogniser-onnx", metavar="PATH", help="calibrate an operator recogniser")
+    cal.add_argument("--recogniser-sha256", metavar="HEX")
 
     ev = sub.add_parser("eval", help="evaluation reports")
     ev_sub = ev.add_subparsers(dest="eval_command", required=True)
     verify = ev_sub.add_parser("verify", help="FTE, AUC, EER, TAR@FMR and a DET plot")
     verify.add_argument("--labels", required=True)
     verify.add_argument("--out", default="out/eval", help="folder for report.json and det.png")
-    verify.add_argument("--calibration", metavar="FILE")
+    _add_model_options(verify)
     verify.add_argument(
         "--folds", type=int, default=2, help="cross-validation folds by identity (1 = none)"
     )
@@ -78,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _eval_verify(args)
     except FaceproofError as exc:
         return _report_error(exc, as_json=bool(getattr(args, "json", False)))
+    except _UsageError as exc:
+        print(f"faceproof: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
 
@@ -92,11 +97,39 @@ def _report_error(exc: FaceproofError, *, as_json: bool) -> int:
     return EXIT_INPUT if isinstance(exc, InputError) else EXIT_SERVICE
 
 
-def _comparer(calibration: str | None) -> Any:
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--calibration", metavar="FILE", help="calibration JSON (default: packaged)"
+    )
+    parser.add_argument(
+        "--recogniser-onnx", metavar="PATH", help="opt-in: an operator-supplied ONNX recogniser"
+    )
+    parser.add_argument("--recogniser-sha256", metavar="HEX", help="its pinned SHA-256")
+
+
+def _operator_model(args: argparse.Namespace) -> Any:
+    from faceproof.models import operator_recogniser_spec
+
+    path, digest = args.recogniser_onnx, args.recogniser_sha256
+    if bool(path) != bool(digest):
+        raise _UsageError("--recogniser-onnx and --recogniser-sha256 go together")
+    return operator_recogniser_spec(path, digest) if path else None
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _comparer(args: argparse.Namespace, *, for_evaluation: bool = False) -> Any:
     from faceproof.comparison import FaceComparer
     from faceproof.faces.matcher import MatcherCalibration
 
-    return FaceComparer(MatcherCalibration.load(calibration) if calibration else None)
+    operator = _operator_model(args)
+    if operator is not None and not args.calibration:
+        raise _UsageError("an operator recogniser needs its own --calibration file")
+    calibration = MatcherCalibration.load(args.calibration) if args.calibration else None
+    # Labelled evaluation sets hold press photos with bystanders; their labels name the subject.
+    return FaceComparer(calibration, operator_model=operator, allow_multiple_faces=for_evaluation)
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -119,7 +152,7 @@ def _compare(args: argparse.Namespace) -> int:
     else:
         print("faceproof: compare needs two images (or --example / --pairs)", file=sys.stderr)
         return EXIT_USAGE
-    comparer = _comparer(args.calibration)
+    comparer = _comparer(args)
     result = comparer.compare(images[0], images[1])
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
@@ -167,7 +200,7 @@ def _compare_pairs(args: argparse.Namespace) -> int:
     from faceproof.faces.types import FaceTemplate
 
     rows = _read_pairs(args.pairs)
-    comparer = _comparer(args.calibration)
+    comparer = _comparer(args)
     # Each distinct image is decoded and embedded once; templates live only in this process.
     templates: dict[str, FaceTemplate | FaceproofError] = {}
 
@@ -264,11 +297,15 @@ def _calibrate(args: argparse.Namespace) -> int:
     from faceproof.evaluation.face_eval import fit_calibration, score_labelled_set
     from faceproof.faces.matcher import MatcherCalibration
 
-    packaged = MatcherCalibration.load()
-    structure = MatcherCalibration.uncalibrated(
-        packaged.primary, packaged.secondary, flip=packaged.flip
-    )
-    comparer = FaceComparer(structure)
+    operator = _operator_model(args)
+    if operator is not None:
+        structure = MatcherCalibration.uncalibrated(operator.model_id, None)
+    else:
+        packaged = MatcherCalibration.load()
+        structure = MatcherCalibration.uncalibrated(
+            packaged.primary, packaged.secondary, flip=packaged.flip
+        )
+    comparer = FaceComparer(structure, operator_model=operator, allow_multiple_faces=True)
     _, _, scores = score_labelled_set(comparer, args.labels, _progress_iter("enrolling"))
     command = f"faceproof calibrate --labels {args.labels} --fmr {args.fmr:g} --out {args.out}"
     calibration = fit_calibration(
@@ -297,7 +334,7 @@ def _eval_verify(args: argparse.Namespace) -> int:
     from faceproof.evaluation.face_eval import run_face_evaluation
     from faceproof.evaluation.plots import plot_det
 
-    comparer = _comparer(args.calibration)
+    comparer = _comparer(args, for_evaluation=True)
     evaluation = run_face_evaluation(
         comparer, args.labels, _progress_iter("enrolling"), folds=args.folds
     )

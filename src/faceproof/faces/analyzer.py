@@ -29,10 +29,13 @@ class FaceAnalyzer:
         *,
         detector: FaceDetector | None = None,
         bounds: QualityBounds | None = None,
+        allow_multiple_faces: bool = False,
     ) -> None:
         self.detector: FaceDetector = detector or YuNetDetector()
         self.embedders = dict(embedders)
         self.bounds = bounds or QualityBounds()
+        # Evaluation sets (press photos with bystanders) allow them; a verification does not.
+        self.allow_multiple_faces = allow_multiple_faces
 
     def observe(self, image: DecodedImage) -> tuple[FaceObservation, FaceDetection]:
         rgb = image.pixels
@@ -46,6 +49,14 @@ class FaceAnalyzer:
             if d.confidence >= _EXTRA_FACE_MIN_CONFIDENCE
             and d.box.width >= _EXTRA_FACE_MIN_RELATIVE_WIDTH * subject.box.width
         ]
+        if others and not self.allow_multiple_faces:
+            # Identity proofing compares one person: a second clear face makes it ambiguous whose
+            # face is being matched (or that someone else is in the frame helping).
+            raise FaceError(
+                ReasonCode.FACE_MULTIPLE,
+                f"{1 + len(others)} faces were found; only the applicant may be in the photo.",
+                face_count=1 + len(others),
+            )
         quality = assess_quality(rgb, subject, self.bounds)
         if ReasonCode.FACE_TOO_SMALL in quality.codes:
             raise FaceError(

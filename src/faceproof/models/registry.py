@@ -20,6 +20,7 @@ from faceproof.errors import ModelError
 from faceproof.reasons import ReasonCode
 
 __all__ = [
+    "OPERATOR_RECOGNISER_ID",
     "REGISTRY",
     "ModelSpec",
     "get_spec",
@@ -124,11 +125,16 @@ def get_spec(model_id: str) -> ModelSpec:
         raise ModelError(ReasonCode.MODEL_MISSING, f"unknown model id {model_id!r}") from None
 
 
+OPERATOR_RECOGNISER_ID = "operator-recogniser"
+
+
 def operator_recogniser_spec(path: str | os.PathLike[str], sha256: str) -> ModelSpec:
     """An operator's opt-in ArcFace-style 112x112 RGB ONNX recogniser, by path + SHA-256."""
+    if len(sha256) != 64 or any(c not in "0123456789abcdefABCDEF" for c in sha256):
+        raise ModelError(ReasonCode.MODEL_CHECKSUM_MISMATCH, "SHA-256 must be 64 hex digits")
     resolved = str(Path(path).resolve())
     return ModelSpec(
-        model_id="operator-recogniser",
+        model_id=OPERATOR_RECOGNISER_ID,
         version=sha256[:12],
         task="recogniser",
         runtime="onnxruntime",
