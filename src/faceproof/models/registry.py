@@ -81,7 +81,7 @@ REGISTRY: dict[str, ModelSpec] = {
             sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
             licence="Apache-2.0 (OpenCV Zoo)",
             input_spec="1x3x112x112 RGB float32 0..255, ArcFace 5-point alignment; 128-d output",
-            accuracy_card="shared/data/faces: EER 1.64%, TAR 96.30% @ FMR 1e-3 (docs/model-card.md)",
+            accuracy_card="shared faces: EER 1.64%, TAR 96.30% @ FMR 1e-3 (docs/model-card.md)",
             upstream="opencv_zoo/models/face_recognition_sface",
         ),
         ModelSpec(
@@ -111,7 +111,7 @@ REGISTRY: dict[str, ModelSpec] = {
             sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
             licence="CC0-1.0 (dlib model)",
             input_spec="150x150 RGB face chip from the 5-point predictor; 128-d output",
-            accuracy_card="shared/data/faces: EER 2.61%, TAR 88.85% @ FMR 1e-3 (docs/model-card.md)",
+            accuracy_card="shared faces: EER 2.61%, TAR 88.85% @ FMR 1e-3 (docs/model-card.md)",
             upstream="davisking/dlib-models dlib_face_recognition_resnet_model_v1",
         ),
     )
