@@ -339,14 +339,6 @@ def test_models_lists_every_model_verified(cli: CliRunner, monkeypatch: pytest.M
     assert result.out.count(" ok ") == len(REGISTRY)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "src bug: cli/main.py _models renders the id and source columns with Rich's default "
-        "overflow, so at 80 columns (a pipe, CI log or standard terminal) ids are elided to "
-        "'yunet-2023…', 'dlib-shape…', 'dlib-resne…' and cannot be read or grepped"
-    ),
-)
 def test_models_lists_full_ids_at_80_columns(
     cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -430,14 +422,6 @@ def test_console_script_is_installed_and_runs(tmp_path: Path) -> None:
     assert [row["id"] for row in json.loads(proc.stdout)] == list(REGISTRY)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "src bug: `faceproof compare --pairs ... | head -1` dies with a BrokenPipeError "
-        "traceback (cli/main.py _compare_pairs print(..., flush=True)) and exit code 1, which "
-        "the contract reserves for 'no match'"
-    ),
-)
 def test_subprocess_pairs_output_closed_early_gives_no_traceback(
     image_files: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -269,7 +269,7 @@ def test_head_pose_frontal_and_synthetic_yaw(
 ) -> None:
     face = detect(comparer, rgb)[0]
     landmarks = face.landmark_array().astype(np.float64)
-    yaw, pitch, roll = estimate_head_pose(landmarks, 512, 512)
+    yaw, pitch, roll = estimate_head_pose(landmarks)
     assert all(math.isfinite(v) for v in (yaw, pitch, roll))
     assert abs(yaw) < 10  # the astronaut looks straight at the camera
     assert abs(roll) < 10
@@ -280,22 +280,11 @@ def test_head_pose_frontal_and_synthetic_yaw(
     for direction in (-1, 1):
         turned = landmarks.copy()
         turned[2, 0] += direction * shift
-        yaws[direction], _, _ = estimate_head_pose(turned, 512, 512)
+        yaws[direction], _, _ = estimate_head_pose(turned)
     assert np.sign(yaws[-1]) != np.sign(yaws[1])
     assert min(abs(yaws[-1]), abs(yaws[1])) > abs(yaw) + 5
 
 
-POSE_BUG = (
-    "src bug: geometry.estimate_head_pose turns a purely sideways nose shift into pitch "
-    "(likely EPnP on 5 near-coplanar points with a generic head whose +z points at the camera, "
-    "the opposite of OpenCV's camera z): "
-    "nose moved 0.75-1.25 inter-eye distances to the image left gives yaw ~-26..-32 deg (never "
-    "flagged) but pitch -50..-70 deg (quality_pose_pitch); to the right yaw is non-monotonic "
-    "(35.9 at 0.75, 31.3 at 1.0 IED)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=POSE_BUG)
 def test_strong_synthetic_yaw_is_flagged_as_yaw_not_pitch(
     comparer: FaceComparer, rgb: np.ndarray[Any, Any]
 ) -> None:

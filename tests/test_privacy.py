@@ -185,15 +185,6 @@ def test_working_directory_holds_only_what_the_test_wrote(sandbox: Sandbox) -> N
     assert found == sandbox.inputs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "src bug: faceproof imports onnxruntime 1.31.1 without ORT_DISABLE_TELEMETRY=1, and that "
-        "wheel's 1DS telemetry writes ~/.cache/Microsoft/DeveloperTools/.onnxruntime/"
-        "{deviceid,onnxruntime.db} (device id, OS, interpreter path) and $TMPDIR/.ses on every "
-        "run, and resolves mobile.events.data.microsoft.com to upload them"
-    ),
-)
 def test_home_and_tmp_stay_empty(sandbox: Sandbox) -> None:
     assert sandbox.files(sandbox.home, sandbox.tmp) == []
 

@@ -6,7 +6,14 @@ Heavy modules (onnxruntime, OpenCV, dlib) load on first use, so `import faceproo
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
+
+# onnxruntime's wheel otherwise writes a device id and an event database under ~/.cache and
+# $TMPDIR when imported, and tries to upload them: a self-hosted service that keeps nothing must
+# not. It is read when onnxruntime is imported; every faceproof module imports this package
+# first, so setting it here (not left to the operator) covers them all.
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 
 from faceproof.errors import (
     DataFileError,

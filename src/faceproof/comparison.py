@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from faceproof.capture import DecodedImage, decode_image, load_image
-from faceproof.errors import ModelError
+from faceproof.errors import InputError, ModelError
 from faceproof.faces.analyzer import FaceAnalyzer
 from faceproof.faces.embedders import DlibEmbedder, Embedder, OnnxArcFaceEmbedder, SFaceEmbedder
 from faceproof.faces.matcher import MatchDetails, MatcherCalibration, match_templates
@@ -112,7 +112,17 @@ class FaceComparer:
         return self.analyzer.extend(template, self.calibration.models)
 
     def compare(self, a: ImageInput, b: ImageInput) -> CompareResult:
-        return self.compare_templates(self.template(a), self.template(b))
+        """Raises ImageError / FaceError with `context["image"]` = "a" or "b": which one failed."""
+        return self.compare_templates(
+            self._labelled_template("a", a), self._labelled_template("b", b)
+        )
+
+    def _labelled_template(self, label: str, image: ImageInput) -> FaceTemplate:
+        try:
+            return self.template(image)
+        except InputError as exc:
+            exc.context.setdefault("image", label)
+            raise
 
 
 def _only(template: FaceTemplate, model_id: str) -> FaceTemplate:

@@ -15,6 +15,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -80,6 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _eval_verify(args)
     except FaceproofError as exc:
         return _report_error(exc, as_json=bool(getattr(args, "json", False)))
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, and keep Python's exit-time flush of
+        # stdout from raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_MATCH
     except _UsageError as exc:
         print(f"faceproof: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -91,7 +97,9 @@ def _report_error(exc: FaceproofError, *, as_json: bool) -> int:
     if as_json:
         print(json.dumps({"error": exc.to_dict()}, ensure_ascii=False))
     else:
-        print(f"faceproof: {exc.code.value}: {exc.detail}", file=sys.stderr)
+        which = exc.context.get("image")
+        where = f"image {which.upper()} ({exc.context.get('path', '?')}): " if which else ""
+        print(f"faceproof: {where}{exc.code.value}: {exc.detail}", file=sys.stderr)
     if isinstance(exc, DataFileError):
         return EXIT_USAGE
     return EXIT_INPUT if isinstance(exc, InputError) else EXIT_SERVICE
@@ -153,7 +161,12 @@ def _compare(args: argparse.Namespace) -> int:
         print("faceproof: compare needs two images (or --example / --pairs)", file=sys.stderr)
         return EXIT_USAGE
     comparer = _comparer(args)
-    result = comparer.compare(images[0], images[1])
+    try:
+        result = comparer.compare(images[0], images[1])
+    except InputError as exc:
+        if exc.context.get("image") in ("a", "b"):
+            exc.context["path"] = labels[0 if exc.context["image"] == "a" else 1]
+        raise
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
@@ -175,13 +188,17 @@ def _print_human(result: Any, labels: list[str]) -> None:
         print(f"  - {code.value}: {reason.message_en} / {reason.message_ko}")
 
 
-def _read_pairs(source: str) -> list[tuple[str, str]]:
+def _read_pairs(source: str) -> tuple[list[tuple[str, str]], Path]:
+    """Rows of (path_a, path_b) as written, and the folder relative paths are resolved against:
+    the CSV's own folder (as in the shared data's pairs.csv), or the working directory for stdin.
+    """
     try:
         if source == "-":
-            text: TextIO = io.StringIO(sys.stdin.read())
+            text: TextIO = io.StringIO(sys.stdin.read().removeprefix("\ufeff"))
             base = Path.cwd()
         else:
-            text = Path(source).open(newline="", encoding="utf-8")  # noqa: SIM115
+            # utf-8-sig: spreadsheet programs save CSV with a byte-order mark.
+            text = Path(source).open(newline="", encoding="utf-8-sig")  # noqa: SIM115
             base = Path(source).resolve().parent
         with text:
             reader = csv.DictReader(text)
@@ -190,8 +207,7 @@ def _read_pairs(source: str) -> list[tuple[str, str]]:
             rows = [(r["path_a"] or "", r["path_b"] or "") for r in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataFileError(ReasonCode.LABELS_INVALID, f"cannot read pairs: {exc}") from exc
-    del base  # paths are taken as given (relative to the working directory)
-    return rows
+    return rows, base
 
 
 def _compare_pairs(args: argparse.Namespace) -> int:
@@ -199,7 +215,7 @@ def _compare_pairs(args: argparse.Namespace) -> int:
 
     from faceproof.faces.types import FaceTemplate
 
-    rows = _read_pairs(args.pairs)
+    rows, base = _read_pairs(args.pairs)
     comparer = _comparer(args)
     # Each distinct image is decoded and embedded once; templates live only in this process.
     templates: dict[str, FaceTemplate | FaceproofError] = {}
@@ -207,7 +223,7 @@ def _compare_pairs(args: argparse.Namespace) -> int:
     def template(path: str) -> FaceTemplate | FaceproofError:
         if path not in templates:
             try:
-                templates[path] = comparer.template(path)
+                templates[path] = comparer.template(base / path)
             except InputError as exc:
                 templates[path] = exc
         return templates[path]
@@ -267,8 +283,13 @@ def _models(args: argparse.Namespace) -> int:
         from rich.table import Table
 
         table = Table(title="faceproof models")
-        for column in ("id", "task", "source", "sha256", "licence", "verified"):
-            table.add_column(column)
+        # Ids and sources stay whole (readable, grep-able) at any terminal width; prose wraps.
+        table.add_column("id", no_wrap=True, min_width=max(len(r["id"]) for r in rows))
+        table.add_column("task")
+        table.add_column("source", no_wrap=True, min_width=max(len(r["source"]) for r in rows))
+        table.add_column("sha256", overflow="fold")
+        table.add_column("licence", overflow="fold")
+        table.add_column("verified", no_wrap=True)
         for row in rows:
             table.add_row(
                 row["id"],

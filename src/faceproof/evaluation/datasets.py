@@ -36,7 +36,7 @@ def read_labels(path: str | Path) -> list[LabelledImage]:
     """
     csv_path = Path(path)
     try:
-        with csv_path.open(newline="", encoding="utf-8") as handle:
+        with csv_path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataFileError(

@@ -22,17 +22,14 @@ ARCFACE_TEMPLATE_112 = np.array(
     dtype=np.float64,
 )
 
-# A generic adult head, millimetres, for solvePnP: eyes, nose tip, mouth corners (x right,
-# y down, z towards the camera). Only yaw/pitch signs and rough magnitudes matter for quality.
-_GENERIC_HEAD_3D = np.array(
-    [
-        [-32.0, -35.0, -30.0],
-        [32.0, -35.0, -30.0],
-        [0.0, 0.0, 0.0],
-        [-25.0, 35.0, -25.0],
-        [25.0, 35.0, -25.0],
-    ],
-    dtype=np.float64,
+# Proportions of an average adult face, relative to the inter-eye distance, for head pose from
+# five points: how far the nose tip stands in front of the eyes, and how far the mouth is below
+# them. In the frontal template the nose tip sits 49% of the way from the eye line to the mouth.
+_NOSE_DEPTH_PER_IED = 0.55
+_EYE_TO_MOUTH_PER_IED = 1.16
+_FRONTAL_NOSE_FRACTION = float(
+    (ARCFACE_TEMPLATE_112[2, 1] - ARCFACE_TEMPLATE_112[:2, 1].mean())
+    / (ARCFACE_TEMPLATE_112[3:, 1].mean() - ARCFACE_TEMPLATE_112[:2, 1].mean())
 )
 
 
@@ -69,27 +66,34 @@ def align_face(
     return np.asarray(warped, dtype=np.uint8)
 
 
-def estimate_head_pose(
-    landmarks: npt.NDArray[np.floating], image_width: int, image_height: int
-) -> tuple[float, float, float]:
-    """Yaw, pitch, roll in degrees from five points and a generic head (rough, for quality)."""
-    focal = float(max(image_width, image_height))
-    camera = np.array(
-        [[focal, 0, image_width / 2], [0, focal, image_height / 2], [0, 0, 1]], dtype=np.float64
-    )
-    points = np.asarray(landmarks, dtype=np.float64).reshape(5, 1, 2)
-    ok, rvec, _ = cv2.solvePnP(_GENERIC_HEAD_3D, points, camera, None, flags=cv2.SOLVEPNP_EPNP)
-    if not ok:
+def estimate_head_pose(landmarks: npt.NDArray[np.floating]) -> tuple[float, float, float]:
+    """Yaw, pitch, roll in degrees from the five landmarks (rough: for quality, not liveness).
+
+    Roll is the eye line's angle. In the roll-free frame, a head turned by yaw moves the nose tip
+    sideways by depth*sin(yaw) while the eyes close up to ied*cos(yaw), so
+    yaw = atan((nose offset / observed ied) / depth ratio); pitch likewise from where the nose
+    sits between the eye line and the mouth. Signs: yaw > 0 when the nose points to image right,
+    pitch > 0 when the head tilts up (nose tip moves towards the eyes).
+    """
+    points = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
+    right_eye, left_eye = points[0], points[1]
+    eye_vector = left_eye - right_eye
+    ied = float(np.hypot(*eye_vector))
+    if ied < 1e-6:
         return (math.nan, math.nan, math.nan)
-    rotation, _ = cv2.Rodrigues(rvec)
-    # Euler angles (x: pitch, y: yaw, z: roll) of the head relative to the camera.
-    sy = math.hypot(rotation[0, 0], rotation[1, 0])
-    pitch = math.degrees(math.atan2(rotation[2, 1], rotation[2, 2]))
-    yaw = math.degrees(math.atan2(-rotation[2, 0], sy))
-    roll = math.degrees(math.atan2(rotation[1, 0], rotation[0, 0]))
-    # The generic model faces +z; fold pitch into [-90, 90] so a frontal face reads ~0.
-    if pitch > 90:
-        pitch -= 180
-    elif pitch < -90:
-        pitch += 180
+    roll = math.degrees(math.atan2(eye_vector[1], eye_vector[0]))
+    # Undo roll: express points in a frame whose x axis runs along the eye line.
+    cos_r, sin_r = eye_vector / ied
+    rotation = np.array([[cos_r, sin_r], [-sin_r, cos_r]])
+    local = (points - (right_eye + left_eye) / 2) @ rotation.T
+    nose_x, nose_y = local[2]
+    mouth_y = float(local[3:, 1].mean())
+    yaw = math.degrees(math.atan2(nose_x / ied, _NOSE_DEPTH_PER_IED))
+    if mouth_y <= 1e-6:
+        return (yaw, math.nan, roll)
+    fraction = nose_y / mouth_y
+    # The eye-to-mouth span foreshortens with pitch too; its frontal length is ~1.16 ied.
+    pitch = math.degrees(
+        math.atan2((_FRONTAL_NOSE_FRACTION - fraction) * _EYE_TO_MOUTH_PER_IED, _NOSE_DEPTH_PER_IED)
+    )
     return (yaw, pitch, roll)

@@ -46,13 +46,12 @@ def _eye_contrast(grey: npt.NDArray[np.generic]) -> float:
 def assess_quality(
     rgb: npt.NDArray[np.uint8], face: FaceDetection, bounds: QualityBounds = QualityBounds()
 ) -> QualityAssessment:
-    height, width = rgb.shape[:2]
     aligned = align_face(rgb, face.landmark_array(), 112)
     grey = cv2.cvtColor(aligned, cv2.COLOR_RGB2GRAY)
     centre = grey[24:104, 16:96]
     sharpness = float(cv2.Laplacian(centre, cv2.CV_64F).var())
     brightness = float(centre.mean())
-    yaw, pitch, _ = estimate_head_pose(face.landmark_array(), width, height)
+    yaw, pitch, _ = estimate_head_pose(face.landmark_array())
     eye_contrast = _eye_contrast(grey)
     ied = face.inter_eye_distance
 
