@@ -276,3 +276,13 @@ def shared_data() -> Path:
             "evaluation-only data set kept beside the repository; see README 'Data'"
         )
     return SHARED_DATA
+
+
+def longest_number_list(value: Any) -> int:
+    """The longest run of numbers in any list of a JSON-like value (an embedding is 128 long)."""
+    if isinstance(value, dict):
+        return max((longest_number_list(v) for v in value.values()), default=0)
+    if isinstance(value, list | tuple):
+        here = sum(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        return max([here, *(longest_number_list(v) for v in value)])
+    return 0

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import faceproof
+from conftest import longest_number_list
 from faceproof.capture import decode_image
 from faceproof.comparison import CompareResult, FaceComparer
 from faceproof.errors import FaceError, ImageError, InputError
@@ -155,15 +156,6 @@ def test_two_faces_error_reports_the_count(comparer: FaceComparer, images: Image
 
 
 # --- the result -------------------------------------------------------------------------------
-
-
-def longest_number_list(value: Any) -> int:
-    if isinstance(value, dict):
-        return max((longest_number_list(v) for v in value.values()), default=0)
-    if isinstance(value, list | tuple):
-        here = sum(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-        return max([here, *(longest_number_list(v) for v in value)])
-    return 0
 
 
 def count_numbers(value: Any) -> int:

@@ -22,12 +22,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from faceproof.cli.main import main
-from faceproof.comparison import FaceComparer
+from faceproof.comparison import FaceComparer, TemplateCache
 from faceproof.errors import DataFileError, FaceproofError
 from faceproof.evaluation.datasets import read_labels
 from faceproof.evaluation.metrics import min_impostors_for_fmr
 from faceproof.faces.matcher import MatcherCalibration
-from faceproof.faces.types import FaceTemplate
 from faceproof.reasons import ReasonCode
 
 if TYPE_CHECKING:
@@ -263,19 +262,11 @@ def test_packaged_calibration_on_shared_ageitgey_pairs(
     faces = shared_data / "faces"
     with (faces / "pairs.csv").open(newline="", encoding="utf-8") as handle:
         pairs = [r for r in csv.DictReader(handle) if r["path_a"].startswith(f"{AGEITGEY}/")]
-    templates: dict[str, FaceTemplate | FaceproofError] = {}
-
-    def template(path: str) -> FaceTemplate | FaceproofError:
-        if path not in templates:
-            try:
-                templates[path] = comparer.template(faces / path)
-            except FaceproofError as exc:
-                templates[path] = exc
-        return templates[path]
+    templates = TemplateCache(comparer, faces)
 
     outcomes: dict[str, Counter[str]] = {"1": Counter(), "0": Counter()}
     for row in pairs:
-        a, b = template(row["path_a"]), template(row["path_b"])
+        a, b = templates.get(row["path_a"]), templates.get(row["path_b"])
         if isinstance(a, FaceproofError) or isinstance(b, FaceproofError):
             outcomes[row["same"]]["error"] += 1
             continue

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import longest_number_list
 from faceproof.capture import decode_image
 from faceproof.comparison import FaceComparer
 from faceproof.errors import FaceError
@@ -450,15 +451,6 @@ def collect_numbers(value: Any) -> list[float]:
     if isinstance(value, list | tuple):
         return [n for v in value for n in collect_numbers(v)]
     return []
-
-
-def longest_number_list(value: Any) -> int:
-    if isinstance(value, dict):
-        return max((longest_number_list(v) for v in value.values()), default=0)
-    if isinstance(value, list | tuple):
-        here = sum(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-        return max([here, *(longest_number_list(v) for v in value)])
-    return 0
 
 
 def test_face_observation_dict_has_geometry_and_quality_only(

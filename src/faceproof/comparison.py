@@ -21,7 +21,7 @@ from faceproof.faces.types import FaceObservation, FaceTemplate
 from faceproof.models.registry import OPERATOR_RECOGNISER_ID, ModelSpec
 from faceproof.reasons import ReasonCode, describe
 
-__all__ = ["CompareResult", "FaceComparer", "ImageInput", "compare"]
+__all__ = ["CompareResult", "FaceComparer", "ImageInput", "TemplateCache", "compare"]
 
 ImageInput = DecodedImage | bytes | str | os.PathLike[str]
 
@@ -123,6 +123,27 @@ class FaceComparer:
         except InputError as exc:
             exc.context.setdefault("image", label)
             raise
+
+
+class TemplateCache:
+    """Templates for a batch of comparisons: each distinct image is decoded and embedded once.
+
+    Unusable images are remembered as their InputError, so a bad file fails every pair it is in
+    without being decoded again. In memory only, for the life of the batch.
+    """
+
+    def __init__(self, comparer: FaceComparer, base: Path | None = None) -> None:
+        self.comparer = comparer
+        self.base = base or Path()
+        self._templates: dict[str, FaceTemplate | InputError] = {}
+
+    def get(self, path: str) -> FaceTemplate | InputError:
+        if path not in self._templates:
+            try:
+                self._templates[path] = self.comparer.template(self.base / path)
+            except InputError as exc:
+                self._templates[path] = exc
+        return self._templates[path]
 
 
 def _only(template: FaceTemplate, model_id: str) -> FaceTemplate:

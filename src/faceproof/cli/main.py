@@ -213,25 +213,16 @@ def _read_pairs(source: str) -> tuple[list[tuple[str, str]], Path]:
 def _compare_pairs(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from faceproof.faces.types import FaceTemplate
+    from faceproof.comparison import TemplateCache
 
     rows, base = _read_pairs(args.pairs)
     comparer = _comparer(args)
-    # Each distinct image is decoded and embedded once; templates live only in this process.
-    templates: dict[str, FaceTemplate | FaceproofError] = {}
-
-    def template(path: str) -> FaceTemplate | FaceproofError:
-        if path not in templates:
-            try:
-                templates[path] = comparer.template(base / path)
-            except InputError as exc:
-                templates[path] = exc
-        return templates[path]
+    templates = TemplateCache(comparer, base)
 
     with Progress(console=_stderr_console(), transient=True) as progress:
         task = progress.add_task("comparing", total=len(rows))
         for path_a, path_b in rows:
-            a, b = template(path_a), template(path_b)
+            a, b = templates.get(path_a), templates.get(path_b)
             line: dict[str, Any] = {"path_a": path_a, "path_b": path_b}
             failed = a if isinstance(a, FaceproofError) else b
             if isinstance(failed, FaceproofError):
