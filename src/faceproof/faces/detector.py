@@ -26,15 +26,19 @@ class FaceDetector(Protocol):
 
 
 class YuNetDetector:
-    """YuNet 2023mar on a fixed 640x640 input: the image is letterboxed top-left, as OpenCV pads."""
+    """YuNet 2023mar, run as OpenCV's FaceDetectorYN runs it: the image (shrunk so its long side
+    is at most 640 px) is zero-padded bottom-right to a multiple of 32."""
 
     model_id = "yunet-2023mar-int8bq"
-    input_size = 640
+    input_size = 640  # the long side YuNet was exported for; larger images are shrunk to it
+    _divisor = 32  # the coarsest stride
 
     def __init__(
         self, *, score_threshold: float = 0.5, nms_threshold: float = 0.3, threads: int = 1
     ) -> None:
-        self._session = load_onnx_session(get_spec(self.model_id), threads=threads)
+        self._session = load_onnx_session(
+            get_spec(self.model_id), threads=threads, dynamic_spatial=True
+        )
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
 
@@ -47,21 +51,23 @@ class YuNetDetector:
         resized = (
             rgb if scale == 1.0 else cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_AREA)
         )
-        canvas = np.zeros((self.input_size, self.input_size, 3), dtype=np.float32)
+        pad_h = -(-new_h // self._divisor) * self._divisor
+        pad_w = -(-new_w // self._divisor) * self._divisor
+        canvas = np.zeros((pad_h, pad_w, 3), dtype=np.float32)
         canvas[:new_h, :new_w] = resized[:, :, ::-1]  # YuNet was trained on BGR
         blob = canvas.transpose(2, 0, 1)[np.newaxis]
         outputs = self._session.run(None, {"input": blob})
-        return self._decode(outputs, 1.0 / scale, width, height)
+        return self._decode(outputs, 1.0 / scale, width, height, pad_w)
 
     def _decode(
-        self, outputs: Sequence[Any], inv_scale: float, width: int, height: int
+        self, outputs: Sequence[Any], inv_scale: float, width: int, height: int, pad_w: int
     ) -> list[FaceDetection]:
         boxes: list[list[float]] = []
         scores: list[float] = []
         points: list[npt.NDArray[np.float32]] = []
         n = len(_STRIDES)
         for i, stride in enumerate(_STRIDES):
-            cols = self.input_size // stride
+            cols = pad_w // stride
             cls = np.clip(outputs[i].reshape(-1), 0, 1)
             obj = np.clip(outputs[i + n].reshape(-1), 0, 1)
             score = np.sqrt(cls * obj)
