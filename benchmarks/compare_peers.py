@@ -694,7 +694,8 @@ def markdown(result: dict[str, Any], env: dict[str, Any], command: str) -> str:
         "",
         "Pooled medians follow the largest subset (ORL: 400 of the 580 images, 92x112 px), "
         "so read them together with the per-subset rows. "
-        "Per subset (image size drives both costs: YuNet always runs on a 640x640 canvas, "
+        "Per subset (image size drives both costs: YuNet runs on the image padded to a "
+        "multiple of 32 (long side at most 640 px), "
         "face_recognition's HOG scans the image upsampled 2x, so small images favour it):",
         "",
         "| subset | images | median long side px | faceproof median ms | face_recognition "
