@@ -54,6 +54,62 @@ class ReasonCode(StrEnum):
     MODEL_LOAD_FAILED = "model_load_failed"
     CALIBRATION_INVALID = "calibration_invalid"
     LABELS_INVALID = "labels_invalid"
+    # Liveness (liveness/)
+    LIVENESS_PASSED = "liveness_passed"
+    CHALLENGE_NOT_FOLLOWED = "challenge_not_followed"
+    CHALLENGE_EXPIRED = "challenge_expired"
+    CHALLENGE_UNKNOWN = "challenge_unknown"
+    PLANAR_MOTION = "planar_motion"
+    SCREEN_DETECTED = "screen_detected"
+    PRINT_DETECTED = "print_detected"
+    FACE_CHANGED = "face_changed"
+    FRAME_TIMING = "frame_timing"
+    TOO_DARK = "too_dark"
+    CLIP_CORRUPT = "clip_corrupt"
+    CLIP_TOO_SHORT = "clip_too_short"
+    CLIP_TOO_LONG = "clip_too_long"
+    # Documents (documents/)
+    CARD_NOT_FOUND = "card_not_found"
+    CARD_CUT_OFF = "card_cut_off"
+    CARD_TOO_SMALL = "card_too_small"
+    CARD_BLURRY = "card_blurry"
+    CARD_GLARE = "card_glare"
+    DOCUMENT_TYPE_UNKNOWN = "document_type_unknown"
+    FIELD_UNREADABLE = "field_unreadable"
+    RRN_INVALID = "rrn_invalid"
+    RRN_CHECK_DIGIT = "rrn_check_digit"
+    LICENCE_NUMBER_INVALID = "licence_number_invalid"
+    PASSPORT_NUMBER_INVALID = "passport_number_invalid"
+    MRZ_INVALID = "mrz_invalid"
+    MRZ_MISMATCH = "mrz_mismatch"
+    DOCUMENT_EXPIRED = "document_expired"
+    ISSUE_DATE_IN_FUTURE = "issue_date_in_future"
+    PORTRAIT_NO_FACE = "portrait_no_face"
+    PORTRAIT_TOO_SMALL = "portrait_too_small"
+    ISSUER_CONFIRMED = "issuer_confirmed"
+    ISSUER_NOT_FOUND = "issuer_not_found"
+    ISSUER_REVOKED = "issuer_revoked"
+    ISSUER_LOST = "issuer_lost"
+    ISSUER_SUPERSEDED = "issuer_superseded"
+    ISSUER_UNAVAILABLE = "issuer_unavailable"
+    # Service (api/, storage/, privacy/)
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN_SCOPE = "forbidden_scope"
+    SESSION_NOT_FOUND = "session_not_found"
+    SESSION_EXPIRED = "session_expired"
+    SESSION_STATE = "session_state"
+    TOKEN_INVALID = "token_invalid"  # noqa: S105 - a reason code, not a secret
+    TOKEN_EXPIRED = "token_expired"  # noqa: S105
+    TOKEN_REPLAYED = "token_replayed"  # noqa: S105
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    MALFORMED_REQUEST = "malformed_request"
+    RATE_LIMITED = "rate_limited"
+    CONSENT_REQUIRED = "consent_required"
+    CONSENT_DECLINED = "consent_declined"
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    RECEIPT_INVALID = "receipt_invalid"
+    INTERNAL_ERROR = "internal_error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +240,275 @@ _CATALOG: dict[ReasonCode, _Text] = {
         Severity.REJECT,
         "The labels or pairs file is invalid.",
         "라벨 또는 쌍 파일이 올바르지 않습니다.",
+    ),
+    # --- Liveness (liveness/)
+    ReasonCode.LIVENESS_PASSED: _Text(
+        Severity.INFO,
+        "The live-face check passed.",
+        "실물 얼굴 확인을 통과했습니다.",
+    ),
+    ReasonCode.CHALLENGE_NOT_FOLLOWED: _Text(
+        Severity.REJECT,
+        "The requested movements were not performed in order and in time.",
+        "요청한 동작을 순서와 시간 안에 수행하지 않았습니다.",
+    ),
+    ReasonCode.CHALLENGE_EXPIRED: _Text(
+        Severity.REJECT,
+        "The challenge has expired; request a new one.",
+        "확인 요청 시간이 지났습니다. 새로 요청해 주세요.",
+    ),
+    ReasonCode.CHALLENGE_UNKNOWN: _Text(
+        Severity.REJECT,
+        "The challenge was not issued by this service or was already used.",
+        "이 서비스가 발급하지 않았거나 이미 사용된 확인 요청입니다.",
+    ),
+    ReasonCode.PLANAR_MOTION: _Text(
+        Severity.REJECT,
+        "The face moved like a flat picture, not a real head.",
+        "얼굴이 실제 머리가 아니라 평평한 사진처럼 움직였습니다.",
+    ),
+    ReasonCode.SCREEN_DETECTED: _Text(
+        Severity.REJECT,
+        "The face appears to be shown on a screen.",
+        "얼굴이 화면에 표시된 것으로 보입니다.",
+    ),
+    ReasonCode.PRINT_DETECTED: _Text(
+        Severity.REJECT,
+        "The face appears to be a printed photo.",
+        "얼굴이 인쇄된 사진으로 보입니다.",
+    ),
+    ReasonCode.FACE_CHANGED: _Text(
+        Severity.REJECT,
+        "A different face appeared during the clip.",
+        "영상 도중 다른 얼굴이 나타났습니다.",
+    ),
+    ReasonCode.FRAME_TIMING: _Text(
+        Severity.REJECT,
+        "The frames' timing is not plausible for a live camera (duplicated, reordered or cut).",
+        "프레임 시간이 실제 카메라 촬영으로 보기 어렵습니다(중복, 순서 바뀜 또는 잘림).",
+    ),
+    ReasonCode.TOO_DARK: _Text(
+        Severity.REJECT,
+        "The video is too dark to check; move to better light.",
+        "영상이 너무 어둡습니다. 밝은 곳으로 이동해 주세요.",
+    ),
+    ReasonCode.CLIP_CORRUPT: _Text(
+        Severity.REJECT,
+        "The video cannot be decoded.",
+        "영상을 해석할 수 없습니다.",
+    ),
+    ReasonCode.CLIP_TOO_SHORT: _Text(
+        Severity.REJECT,
+        "The video is too short to check.",
+        "영상이 너무 짧아 확인할 수 없습니다.",
+    ),
+    ReasonCode.CLIP_TOO_LONG: _Text(
+        Severity.REJECT,
+        "The video is too long.",
+        "영상이 너무 깁니다.",
+    ),
+    # --- Documents (documents/)
+    ReasonCode.CARD_NOT_FOUND: _Text(
+        Severity.REJECT,
+        "No ID card was found in the image.",
+        "이미지에서 신분증을 찾지 못했습니다.",
+    ),
+    ReasonCode.CARD_CUT_OFF: _Text(
+        Severity.REJECT,
+        "Part of the card is outside the photo.",
+        "신분증 일부가 사진 밖으로 잘렸습니다.",
+    ),
+    ReasonCode.CARD_TOO_SMALL: _Text(
+        Severity.REJECT,
+        "The card is too small in the photo; move closer.",
+        "사진 속 신분증이 너무 작습니다. 더 가까이 촬영해 주세요.",
+    ),
+    ReasonCode.CARD_BLURRY: _Text(
+        Severity.REJECT,
+        "The card is too blurred to read.",
+        "신분증이 흐려서 읽을 수 없습니다.",
+    ),
+    ReasonCode.CARD_GLARE: _Text(
+        Severity.REJECT,
+        "Glare covers the text or the portrait.",
+        "빛 반사가 글자나 사진을 가립니다.",
+    ),
+    ReasonCode.DOCUMENT_TYPE_UNKNOWN: _Text(
+        Severity.REJECT,
+        "The document type could not be recognised.",
+        "신분증 종류를 인식하지 못했습니다.",
+    ),
+    ReasonCode.FIELD_UNREADABLE: _Text(
+        Severity.WARNING,
+        "A field could not be read.",
+        "일부 항목을 읽지 못했습니다.",
+    ),
+    ReasonCode.RRN_INVALID: _Text(
+        Severity.REJECT,
+        "The registration number is not valid (date or gender digit).",
+        "주민(외국인)등록번호가 올바르지 않습니다(생년월일 또는 성별 자리).",
+    ),
+    ReasonCode.RRN_CHECK_DIGIT: _Text(
+        Severity.WARNING,
+        "The registration number's check digit does not match "
+        "(normal for numbers issued since October 2020).",
+        "등록번호 검증 숫자가 맞지 않습니다(2020년 10월 이후 발급 번호는 정상일 수 있음).",
+    ),
+    ReasonCode.LICENCE_NUMBER_INVALID: _Text(
+        Severity.REJECT,
+        "The driver's licence number is not valid.",
+        "운전면허 번호가 올바르지 않습니다.",
+    ),
+    ReasonCode.PASSPORT_NUMBER_INVALID: _Text(
+        Severity.REJECT,
+        "The passport number is not valid.",
+        "여권 번호가 올바르지 않습니다.",
+    ),
+    ReasonCode.MRZ_INVALID: _Text(
+        Severity.REJECT,
+        "The passport's machine-readable zone fails its check digits.",
+        "여권 기계판독영역(MRZ)의 검증 숫자가 맞지 않습니다.",
+    ),
+    ReasonCode.MRZ_MISMATCH: _Text(
+        Severity.REJECT,
+        "The machine-readable zone disagrees with the printed fields.",
+        "기계판독영역(MRZ)과 인쇄된 정보가 다릅니다.",
+    ),
+    ReasonCode.DOCUMENT_EXPIRED: _Text(
+        Severity.REJECT,
+        "The document has expired.",
+        "신분증 유효기간이 지났습니다.",
+    ),
+    ReasonCode.ISSUE_DATE_IN_FUTURE: _Text(
+        Severity.REJECT,
+        "The issue date is in the future.",
+        "발급일이 미래 날짜입니다.",
+    ),
+    ReasonCode.PORTRAIT_NO_FACE: _Text(
+        Severity.REJECT,
+        "No face was found in the card's portrait.",
+        "신분증 사진에서 얼굴을 찾지 못했습니다.",
+    ),
+    ReasonCode.PORTRAIT_TOO_SMALL: _Text(
+        Severity.WARNING,
+        "The card's portrait is small; matching may be less accurate.",
+        "신분증 사진이 작아 비교 정확도가 낮을 수 있습니다.",
+    ),
+    ReasonCode.ISSUER_CONFIRMED: _Text(
+        Severity.INFO,
+        "The issuing agency confirmed the card.",
+        "발급기관이 신분증을 확인했습니다.",
+    ),
+    ReasonCode.ISSUER_NOT_FOUND: _Text(
+        Severity.REJECT,
+        "The issuing agency has no such card.",
+        "발급기관에 해당 신분증이 없습니다.",
+    ),
+    ReasonCode.ISSUER_REVOKED: _Text(
+        Severity.REJECT,
+        "The issuing agency reports the card as revoked.",
+        "발급기관이 취소된 신분증으로 확인했습니다.",
+    ),
+    ReasonCode.ISSUER_LOST: _Text(
+        Severity.REJECT,
+        "The card has been reported lost.",
+        "분실 신고된 신분증입니다.",
+    ),
+    ReasonCode.ISSUER_SUPERSEDED: _Text(
+        Severity.REJECT,
+        "A newer card has been issued; this one is no longer valid.",
+        "새 신분증이 발급되어 이 신분증은 더 이상 유효하지 않습니다.",
+    ),
+    ReasonCode.ISSUER_UNAVAILABLE: _Text(
+        Severity.WARNING,
+        "The issuer check is unavailable; the case goes to review.",
+        "발급기관 확인을 할 수 없어 검토로 넘깁니다.",
+    ),
+    # --- Service (api/, storage/, privacy/)
+    ReasonCode.UNAUTHORIZED: _Text(
+        Severity.REJECT,
+        "The API key is missing or not valid.",
+        "API 키가 없거나 올바르지 않습니다.",
+    ),
+    ReasonCode.FORBIDDEN_SCOPE: _Text(
+        Severity.REJECT,
+        "The API key does not allow this action.",
+        "이 API 키로는 이 작업을 할 수 없습니다.",
+    ),
+    ReasonCode.SESSION_NOT_FOUND: _Text(
+        Severity.REJECT,
+        "No such session (or it belongs to another tenant).",
+        "해당 세션이 없습니다(또는 다른 사업자의 세션입니다).",
+    ),
+    ReasonCode.SESSION_EXPIRED: _Text(
+        Severity.REJECT,
+        "The session has expired.",
+        "세션이 만료되었습니다.",
+    ),
+    ReasonCode.SESSION_STATE: _Text(
+        Severity.REJECT,
+        "This step is not allowed in the session's current state.",
+        "현재 세션 상태에서는 이 단계를 진행할 수 없습니다.",
+    ),
+    ReasonCode.TOKEN_INVALID: _Text(
+        Severity.REJECT,
+        "The capture token is not valid.",
+        "촬영 토큰이 올바르지 않습니다.",
+    ),
+    ReasonCode.TOKEN_EXPIRED: _Text(
+        Severity.REJECT,
+        "The capture token has expired.",
+        "촬영 토큰이 만료되었습니다.",
+    ),
+    ReasonCode.TOKEN_REPLAYED: _Text(
+        Severity.REJECT,
+        "The capture token was already used.",
+        "이미 사용된 촬영 토큰입니다.",
+    ),
+    ReasonCode.PAYLOAD_TOO_LARGE: _Text(
+        Severity.REJECT,
+        "The upload is too large.",
+        "업로드가 너무 큽니다.",
+    ),
+    ReasonCode.UNSUPPORTED_MEDIA_TYPE: _Text(
+        Severity.REJECT,
+        "The upload's content type is not accepted.",
+        "허용되지 않는 업로드 형식입니다.",
+    ),
+    ReasonCode.MALFORMED_REQUEST: _Text(
+        Severity.REJECT,
+        "The request is malformed.",
+        "요청 형식이 올바르지 않습니다.",
+    ),
+    ReasonCode.RATE_LIMITED: _Text(
+        Severity.REJECT,
+        "Too many requests; try again shortly.",
+        "요청이 너무 많습니다. 잠시 후 다시 시도해 주세요.",
+    ),
+    ReasonCode.CONSENT_REQUIRED: _Text(
+        Severity.REJECT,
+        "Biometric consent is required before face capture.",
+        "얼굴 촬영 전에 생체정보 이용 동의가 필요합니다.",
+    ),
+    ReasonCode.CONSENT_DECLINED: _Text(
+        Severity.INFO,
+        "Biometric consent was declined; use the non-biometric alternative.",
+        "생체정보 이용에 동의하지 않아 다른 본인확인 방법으로 안내합니다.",
+    ),
+    ReasonCode.ATTEMPTS_EXHAUSTED: _Text(
+        Severity.REJECT,
+        "No face-check attempts are left; use the non-biometric alternative.",
+        "얼굴 확인 시도 횟수를 모두 사용했습니다. 다른 본인확인 방법을 이용해 주세요.",
+    ),
+    ReasonCode.RECEIPT_INVALID: _Text(
+        Severity.REJECT,
+        "The receipt's signature is not valid.",
+        "결과 증명서의 서명이 올바르지 않습니다.",
+    ),
+    ReasonCode.INTERNAL_ERROR: _Text(
+        Severity.REJECT,
+        "An internal error occurred; nothing was stored.",
+        "내부 오류가 발생했습니다. 아무것도 저장되지 않았습니다.",
     ),
 }
 
