@@ -44,10 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--json", action="store_true", help="print one JSON object")
     cmp_.add_argument("--jsonl", action="store_true", help="with --pairs: one JSON object per line")
     _add_model_options(cmp_)
+    cmp_.set_defaults(handler=_compare)
 
     models = sub.add_parser("models", help="list the pinned models and check their SHA-256")
     models.add_argument("--json", action="store_true")
     models.add_argument("--no-verify", action="store_true", help="skip hashing the files")
+    models.set_defaults(handler=_models)
 
     cal = sub.add_parser("calibrate", help="fit the matcher and its threshold for a target FMR")
     cal.add_argument("--labels", required=True, help="labels.csv with path,identity[,set,faces]")
@@ -56,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--dataset", default="", help="dataset description for provenance")
     cal.add_argument("--recogniser-onnx", metavar="PATH", help="calibrate an operator recogniser")
     cal.add_argument("--recogniser-sha256", metavar="HEX")
+    cal.set_defaults(handler=_calibrate)
 
     ev = sub.add_parser("eval", help="evaluation reports")
     ev_sub = ev.add_subparsers(dest="eval_command", required=True)
@@ -66,19 +69,14 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--folds", type=int, default=2, help="cross-validation folds by identity (1 = none)"
     )
+    verify.set_defaults(handler=_eval_verify)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "compare":
-            return _compare(args)
-        if args.command == "models":
-            return _models(args)
-        if args.command == "calibrate":
-            return _calibrate(args)
-        return _eval_verify(args)
+        return int(args.handler(args))
     except FaceproofError as exc:
         return _report_error(exc, as_json=bool(getattr(args, "json", False)))
     except BrokenPipeError:

