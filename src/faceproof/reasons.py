@@ -68,6 +68,7 @@ class ReasonCode(StrEnum):
     CLIP_CORRUPT = "clip_corrupt"
     CLIP_TOO_SHORT = "clip_too_short"
     CLIP_TOO_LONG = "clip_too_long"
+    MOTION_INSUFFICIENT = "motion_insufficient"
     # Documents (documents/)
     CARD_NOT_FOUND = "card_not_found"
     CARD_CUT_OFF = "card_cut_off"
@@ -110,6 +111,7 @@ class ReasonCode(StrEnum):
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
     RECEIPT_INVALID = "receipt_invalid"
     INTERNAL_ERROR = "internal_error"
+    LIVENESS_NOT_PERFORMED = "liveness_not_performed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,6 +308,11 @@ _CATALOG: dict[ReasonCode, _Text] = {
         Severity.REJECT,
         "The video is too long.",
         "영상이 너무 깁니다.",
+    ),
+    ReasonCode.MOTION_INSUFFICIENT: _Text(
+        Severity.REJECT,
+        "The head did not move enough to check that it is real; turn your head slowly.",
+        "실제 얼굴인지 확인할 만큼 머리가 움직이지 않았습니다. 고개를 천천히 돌려 주세요.",
     ),
     # --- Documents (documents/)
     ReasonCode.CARD_NOT_FOUND: _Text(
@@ -509,6 +516,11 @@ _CATALOG: dict[ReasonCode, _Text] = {
         Severity.REJECT,
         "An internal error occurred; nothing was stored.",
         "내부 오류가 발생했습니다. 아무것도 저장되지 않았습니다.",
+    ),
+    ReasonCode.LIVENESS_NOT_PERFORMED: _Text(
+        Severity.WARNING,
+        "No live-face check was performed, so a face match alone goes to review, never pass.",
+        "실물 얼굴 확인을 하지 않아 얼굴이 일치해도 통과가 아닌 검토로 넘깁니다.",
     ),
 }
 

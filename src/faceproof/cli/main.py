@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
         "--folds", type=int, default=2, help="cross-validation folds by identity (1 = none)"
     )
     verify.set_defaults(handler=_eval_verify)
+
+    # Each domain registers its own commands; each sets `handler` like the ones above.
+    from faceproof.cli import service
+
+    service.add_parsers(sub)
     return parser
 
 
@@ -89,6 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # A bug of ours: one line for the user, the traceback only when asked for.
+        if os.environ.get("FACEPROOF_DEBUG"):
+            raise
+        print(f"faceproof: internal error: {type(exc).__name__}", file=sys.stderr)
+        return EXIT_SERVICE
 
 
 def _report_error(exc: FaceproofError, *, as_json: bool) -> int:

@@ -1,0 +1,126 @@
+"""The app factory: `create_app(settings)` builds one independent service (no module globals)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+
+from faceproof.comparison import FaceComparer
+from faceproof.privacy.receipts import ReceiptSigner, load_or_create_signing_key
+from faceproof.settings import Settings
+from faceproof.storage.db import Database
+
+from .metrics import Metrics
+from .problems import install_problem_handlers
+from .routes import router
+from .service import VerificationService
+
+__all__ = ["create_app"]
+
+_access = logging.getLogger("faceproof.access")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _LazyComparer:
+    """Models load once per worker, on first use (thread-safe)."""
+
+    def __init__(self, comparer: FaceComparer | None) -> None:
+        self._comparer = comparer
+        self._lock = threading.Lock()
+
+    def __call__(self) -> FaceComparer:
+        if self._comparer is None:
+            with self._lock:
+                if self._comparer is None:
+                    self._comparer = FaceComparer()
+        return self._comparer
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    comparer: FaceComparer | None = None,
+    signer: ReceiptSigner | None = None,
+    clock: Callable[[], datetime] = _utcnow,
+) -> FastAPI:
+    settings = settings or Settings()
+    if not settings.database_url or (signer is None and settings.receipt_key_path is None):
+        settings.ensure_data_dir()  # only when the SQLite file or the generated key lives there
+    database = Database(settings.effective_database_url)
+    try:
+        if settings.migrate_on_start:
+            database.upgrade()
+        if signer is None:
+            signer = load_or_create_signing_key(
+                settings.effective_receipt_key_path, create=settings.is_development
+            )
+    except BaseException:
+        database.close()
+        raise
+    metrics = Metrics()
+    service = VerificationService(
+        settings, database, signer, _LazyComparer(comparer), clock, metrics
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            database.close()
+
+    app = FastAPI(
+        title="faceproof",
+        summary="Face authentication for identity proofing at mobile-line subscription",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.settings = settings
+    install_problem_handlers(app)
+    if settings.capture_origins:
+        # Only the capture page's origin, only what the capture calls need: no Authorization
+        # header, so API-key endpoints stay unreachable from browsers on other origins.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.capture_origins,
+            allow_methods=["POST"],
+            allow_headers=["content-type"],
+            allow_credentials=False,
+        )
+    app.include_router(router)
+
+    @app.middleware("http")
+    async def _observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        elapsed = time.perf_counter() - start
+        metrics.latency.labels(request.method, route, str(response.status_code)).observe(elapsed)
+        _access.info(
+            json.dumps(
+                {
+                    "method": request.method,
+                    "route": route,  # the template: never a token, id or query string
+                    "status": response.status_code,
+                    "ms": round(elapsed * 1000, 1),
+                }
+            )
+        )
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return app

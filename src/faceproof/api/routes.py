@@ -1,0 +1,128 @@
+"""HTTP routes. Thin: parse, authenticate, call the service in a thread pool, return schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from faceproof.reasons import ReasonCode
+
+from .deps import CaptureLimit, ServiceDep, SessionsRead, SessionsWrite
+from .problems import problem_response
+from .schemas import ConsentCreate, SessionCreate, SessionCreated, SessionPublic, StepPublic
+from .uploads import IMAGE_TYPES, read_image_upload
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+_PROBLEM: dict[int | str, dict[str, Any]] = {
+    status: {"description": "problem+json with a reason code", "model": None}
+    for status in (401, 403, 404, 409, 410, 413, 415, 422)
+}
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {
+                        "image": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "one still photo: " + ", ".join(sorted(IMAGE_TYPES)),
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.get("/healthz", tags=["operations"])
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["operations"])
+def readyz(service: ServiceDep) -> Response:
+    if not service.db.ping():
+        return problem_response(503, ReasonCode.INTERNAL_ERROR, "database unreachable")
+    return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics", tags=["operations"], include_in_schema=False)
+def metrics(service: ServiceDep) -> Response:
+    return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/.well-known/jwks.json", tags=["receipts"])
+def jwks(service: ServiceDep) -> dict[str, Any]:
+    return service.signer.jwks()
+
+
+@router.post(
+    "/v1/sessions",
+    status_code=201,
+    response_model=SessionCreated,
+    tags=["sessions"],
+    responses=_PROBLEM,
+)
+def create_session(
+    body: SessionCreate, caller: SessionsWrite, service: ServiceDep
+) -> SessionCreated:
+    return service.create_session(caller.tenant_id, body)
+
+
+@router.get(
+    "/v1/sessions/{session_id}",
+    response_model=SessionPublic,
+    tags=["sessions"],
+    responses=_PROBLEM,
+)
+def get_session(session_id: str, caller: SessionsRead, service: ServiceDep) -> SessionPublic:
+    return service.get_session(caller.tenant_id, session_id)
+
+
+@router.post(
+    "/v1/capture/{token}/consent",
+    dependencies=[CaptureLimit],
+    response_model=StepPublic,
+    tags=["capture"],
+    responses=_PROBLEM,
+)
+def consent(token: str, body: ConsentCreate, service: ServiceDep) -> StepPublic:
+    return service.consent(token, body.choice)
+
+
+@router.post(
+    "/v1/capture/{token}/document",
+    dependencies=[CaptureLimit],
+    response_model=StepPublic,
+    tags=["capture"],
+    responses=_PROBLEM,
+    openapi_extra=_UPLOAD_BODY,
+)
+async def document(token: str, request: Request, service: ServiceDep) -> StepPublic:
+    image = await read_image_upload(request, service.settings.max_upload_bytes)
+    return await run_in_threadpool(service.document, token, image)
+
+
+@router.post(
+    "/v1/capture/{token}/selfie",
+    dependencies=[CaptureLimit],
+    response_model=StepPublic,
+    tags=["capture"],
+    responses=_PROBLEM,
+    openapi_extra=_UPLOAD_BODY,
+)
+async def selfie(token: str, request: Request, service: ServiceDep) -> StepPublic:
+    image = await read_image_upload(request, service.settings.max_upload_bytes)
+    return await run_in_threadpool(service.selfie, token, image)

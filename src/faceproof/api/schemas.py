@@ -1,0 +1,105 @@
+"""Request and response bodies. Routes return `*Public` schemas, never table rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Channel",
+    "ConsentChoice",
+    "ConsentCreate",
+    "DecisionPublic",
+    "Purpose",
+    "SessionCreate",
+    "SessionCreated",
+    "SessionPublic",
+    "StepPublic",
+]
+
+
+class Channel(StrEnum):
+    IN_STORE = "in_store"
+    ONLINE = "online"
+
+
+class Purpose(StrEnum):
+    NEW_LINE = "new_line"
+    PORT_IN = "port_in"
+
+
+class ConsentChoice(StrEnum):
+    ACCEPT = "accept"
+    DECLINE = "decline"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SessionBase(_Strict):
+    store_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    channel: Channel
+    purpose: Purpose
+    locale: str = Field(default="ko-KR", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+
+
+class SessionCreate(SessionBase):
+    pass
+
+
+class ReasonPublic(BaseModel):
+    code: str
+    severity: str
+    message_en: str
+    message_ko: str
+
+
+class DecisionPublic(BaseModel):
+    decision: str
+    reasons: list[str]
+    messages: list[ReasonPublic]
+    receipt: str
+    decided_at: datetime
+
+
+class AttemptPublic(BaseModel):
+    number: int
+    outcome: str
+    reasons: list[str]
+
+
+class SessionPublic(SessionBase):
+    id: str
+    state: str
+    created_at: datetime
+    expires_at: datetime
+    attempts_used: int
+    attempts_limit: int
+    consent: str | None
+    attempts: list[AttemptPublic]
+    decision: DecisionPublic | None
+
+
+class SessionCreated(SessionPublic):
+    capture_url: str
+    capture_token_expires_at: datetime
+
+
+class ConsentCreate(_Strict):
+    choice: ConsentChoice
+
+
+class StepPublic(BaseModel):
+    """What a capture step did: the session's state and, once final, the decision."""
+
+    session_id: str
+    state: str
+    outcome: str | None = None  # the attempt's outcome (selfie) or step result
+    reasons: list[str] = []
+    messages: list[ReasonPublic] = []
+    attempts_used: int
+    attempts_left: int
+    decision: DecisionPublic | None = None

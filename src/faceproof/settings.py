@@ -1,0 +1,93 @@
+"""Service settings, read from the environment (prefix ``FACEPROOF_``) by pydantic-settings.
+
+Development (the default) is self-contained: SQLite under ``./faceproof-data``, a receipt signing
+key generated on first start (file mode 0600) and a pseudonym key generated beside it.
+Production refuses to start without explicit secrets: a receipt key file that exists and a
+pseudonym key that is not empty and not the development default.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEV_PSEUDONYM_KEY", "Environment", "Settings", "SettingsError"]
+
+DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key-change-me"
+
+
+class SettingsError(ValueError):
+    """The settings are not safe or not usable for the chosen environment."""
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACEPROOF_", extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Path("faceproof-data")
+    database_url: str = ""  # empty: sqlite:///<data_dir>/faceproof.db
+    receipt_key_path: Path | None = None  # empty: <data_dir>/receipt-ed25519.pem (dev only)
+    receipt_issuer: str = "faceproof"
+    pseudonym_key: SecretStr = SecretStr(DEV_PSEUDONYM_KEY)
+    public_base_url: str = "http://127.0.0.1:8000"
+    attempts_limit: int = Field(default=3, ge=1, le=10)
+    session_ttl_seconds: int = Field(default=30 * 60, ge=60)
+    capture_token_ttl_seconds: int = Field(default=10 * 60, ge=30)
+    retention_days: int = Field(default=90, ge=1)
+    max_upload_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    run_migrations_on_start: bool | None = None  # None: only in development
+    rate_limit_tenant_per_minute: int = Field(default=600, ge=0)  # 0: off
+    rate_limit_client_per_minute: int = Field(default=120, ge=0)  # 0: off
+    capture_origins: list[str] = []  # CORS: origins of the capture page (JSON list in env)
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.environment is Environment.PRODUCTION:
+            key = self.pseudonym_key.get_secret_value()
+            if not key or key == DEV_PSEUDONYM_KEY or len(key) < 32:
+                raise ValueError(
+                    "FACEPROOF_PSEUDONYM_KEY must be set to a random secret of at least 32 "
+                    "characters in production"
+                )
+            if self.receipt_key_path is None:
+                raise ValueError("FACEPROOF_RECEIPT_KEY_PATH must be set in production")
+            if not self.database_url:
+                raise ValueError("FACEPROOF_DATABASE_URL must be set in production")
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment is Environment.DEVELOPMENT
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'faceproof.db').as_posix()}"
+
+    @property
+    def effective_receipt_key_path(self) -> Path:
+        return self.receipt_key_path or self.data_dir / "receipt-ed25519.pem"
+
+    @property
+    def migrate_on_start(self) -> bool:
+        if self.run_migrations_on_start is None:
+            return self.is_development
+        return self.run_migrations_on_start
+
+    def pseudonym_secret(self) -> bytes:
+        return self.pseudonym_key.get_secret_value().encode()
+
+    def ensure_data_dir(self) -> None:
+        """Create the data folder (mode 0700) when SQLite or a generated key will live there."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)

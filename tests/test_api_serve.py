@@ -1,0 +1,96 @@
+"""`faceproof serve` for real: uvicorn in a subprocess on a free loopback port, a session created
+through an admin CLI key, and the server's log checked for the capture token (it must not be
+there: uvicorn's access log is off, the app logs route templates)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+_RUN_CLI = (
+    "import argparse, sys\n"
+    "from faceproof.cli.service import add_parsers, run\n"
+    "p = argparse.ArgumentParser(prog='faceproof')\n"
+    "add_parsers(p.add_subparsers(dest='command', required=True))\n"
+    "sys.exit(run(p.parse_args(sys.argv[1:])))\n"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _cli(env: dict[str, str], cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN_CLI, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
+
+
+def test_serve_end_to_end_without_token_in_logs(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "FACEPROOF_DATA_DIR": str(tmp_path / "data"),
+        "ORT_DISABLE_TELEMETRY": "1",
+    }
+    env.pop("FACEPROOF_DATABASE_URL", None)
+    tenant = json.loads(_cli(env, tmp_path, "tenants", "create", "Example Mobile", "--json"))
+    key = json.loads(_cli(env, tmp_path, "keys", "create", "--tenant", tenant["id"], "--json"))
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _RUN_CLI, "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=5.0) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "serve did not come up"
+                assert proc.poll() is None, "serve exited"
+                time.sleep(0.2)
+            assert client.get("/readyz").status_code == 200
+            r = client.post(
+                "/v1/sessions",
+                headers={"Authorization": f"Bearer {key['key']}"},
+                json={"store_id": "s1", "channel": "online", "purpose": "new_line"},
+            )
+            assert r.status_code == 201, r.text
+            capture_url = r.json()["capture_url"]
+            assert capture_url.startswith(f"{base}/v1/capture/")  # serve's own address
+            token = capture_url.rsplit("/", 1)[1]
+            r = client.post(f"{capture_url}/consent", json={"choice": "decline"})
+            assert r.json()["decision"]["decision"] == "alternative_required"
+            assert client.get("/docs").status_code == 200  # the OpenAPI page
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    logs = out + err
+    assert '"route": "/v1/capture/{token}/consent"' in logs
+    assert token not in logs
+    assert key["key"] not in logs
