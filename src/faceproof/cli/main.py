@@ -72,8 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     verify.set_defaults(handler=_eval_verify)
 
     # Each domain registers its own commands; each sets `handler` like the ones above.
-    from faceproof.cli import service
+    from faceproof.cli import liveness, service
 
+    liveness.add_parsers(sub)
     service.add_parsers(sub)
     return parser
 

@@ -1,0 +1,372 @@
+"""The liveness engine: one clip (and optionally a challenge) in, one `LivenessResult` out.
+
+Per frame, the face is tracked as MediaPipe tracks it: YuNet finds it on a keyframe (every
+`keyframe_every` frames, on a copy shrunk to `detect_side` px), and between keyframes the next
+crop comes from the previous mesh. Each tracked frame yields the 468-point mesh, head pose, eye
+and mouth openness. Then the checks run:
+
+- timing: timestamps strictly increasing, a sane frame rate, no long gap, few identical frames;
+- light: the face region is bright enough to judge (`too_dark`);
+- continuity: the track never jumps (a cut or splice) and SFace embeddings of three keyframes
+  agree (`face_changed`);
+- parallax: 3D motion, not a plane (`planar_motion`) and not a still face
+  (`motion_insufficient`) - see `liveness.parallax`; this runs with or without a challenge;
+- challenge (only when one is given): its actions in order, inside their windows
+  (`challenge_not_followed`).
+
+No face at all raises `FaceError(face_not_found)`; a second clear face on a keyframe raises
+`FaceError(face_multiple)`. Passive screen/print cues (moire, bezel, halftone) are not built yet.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from faceproof.errors import FaceError
+from faceproof.faces.detector import FaceDetector, YuNetDetector, rank_subject_faces
+from faceproof.faces.embedders import Embedder, SFaceEmbedder
+from faceproof.faces.types import BoundingBox, FaceDetection
+from faceproof.liveness.challenge import (
+    ActionThresholds,
+    Challenge,
+    FrameMeasures,
+    follow_actions,
+)
+from faceproof.liveness.clip import Clip
+from faceproof.liveness.landmarks import (
+    FaceMesh,
+    FaceMeshLandmarker,
+    Landmarker,
+    Roi,
+    eye_aspect_ratio,
+    head_pose,
+    mouth_openness,
+)
+from faceproof.liveness.parallax import ParallaxConfig, measure_parallax
+from faceproof.liveness.result import CheckResult, LivenessResult
+from faceproof.reasons import ReasonCode
+
+__all__ = ["LivenessConfig", "LivenessEngine"]
+
+
+@dataclass(frozen=True, slots=True)
+class LivenessConfig:
+    keyframe_every: int = 8  # YuNet re-checks the track (and counts faces) every 8 frames
+    detect_side: int = 320  # YuNet runs on a copy with this long side (faces stay > 60 px)
+    min_presence: float = 0.5  # mesh face-presence probability to keep tracking
+    extra_face_min_confidence: float = 0.75  # as faces.analyzer: a "second person"
+    extra_face_min_relative_width: float = 0.35
+    min_face_fraction: float = 0.8  # of frames that must hold the tracked face
+    max_jump_iod: float = 0.8  # centre jump between consecutive tracked frames / IOD: a cut
+    max_scale_jump: float = 1.35  # face-size ratio between consecutive tracked frames
+    identity_frames: int = 3
+    min_identity_cosine: float = 0.30  # SFace; impostors sit near 0.1, genuine pairs > 0.45
+    min_fps: float = 5.0
+    max_fps: float = 120.0
+    max_gap_s: float = 0.5
+    max_identical_fraction: float = 0.3
+    dark_luma: float = 45.0  # mean face luma (0-255) below which the clip is too dark
+    parallax: ParallaxConfig = field(default_factory=ParallaxConfig)
+    actions: ActionThresholds = field(default_factory=ActionThresholds)
+
+
+@dataclass(slots=True)
+class _Track:
+    meshes: list[FaceMesh | None]
+    keyframe_faces: list[tuple[int, FaceDetection]]
+    cut_at: int | None = None
+
+
+def _logistic(x: float, centre: float, scale: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, (x - centre) / scale))))
+
+
+class LivenessEngine:
+    """Loads its models once; `analyze` is safe to call many times (not from many threads)."""
+
+    def __init__(
+        self,
+        *,
+        detector: FaceDetector | None = None,
+        landmarker: Landmarker | None = None,
+        embedder: Embedder | None = None,
+        config: LivenessConfig | None = None,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.detector: FaceDetector = detector or YuNetDetector()
+        self.landmarker: Landmarker = landmarker or FaceMeshLandmarker()
+        self.embedder: Embedder = embedder or SFaceEmbedder()
+        self.config = config or LivenessConfig()
+        self._timer = timer
+
+    # --- tracking ---------------------------------------------------------------------------
+
+    def _detect(self, rgb: npt.NDArray[np.uint8]) -> list[FaceDetection]:
+        h, w = rgb.shape[:2]
+        scale = min(1.0, self.config.detect_side / max(h, w))
+        small: npt.NDArray[np.uint8] = rgb
+        if scale < 1.0:
+            size = (round(w * scale), round(h * scale))
+            small = np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), np.uint8)
+        inv = 1.0 / scale
+        out = []
+        for d in rank_subject_faces(self.detector.detect(small), small.shape[1], small.shape[0]):
+            b = d.box
+            out.append(
+                FaceDetection(
+                    BoundingBox(b.x * inv, b.y * inv, b.width * inv, b.height * inv),
+                    tuple((x * inv, y * inv) for x, y in d.landmarks),  # type: ignore[arg-type]
+                    d.confidence,
+                )
+            )
+        return out
+
+    def _track(self, clip: Clip) -> _Track:
+        cfg = self.config
+        meshes: list[FaceMesh | None] = []
+        keyframe_faces: list[tuple[int, FaceDetection]] = []
+        roi: Roi | None = None
+        cut_at: int | None = None
+        for i, frame in enumerate(clip.frames):
+            det: FaceDetection | None = None
+            if roi is None or i % cfg.keyframe_every == 0:
+                ranked = self._detect(frame)
+                if ranked:
+                    det = ranked[0]
+                    others = [
+                        d
+                        for d in ranked[1:]
+                        if d.confidence >= cfg.extra_face_min_confidence
+                        and d.box.width >= cfg.extra_face_min_relative_width * det.box.width
+                    ]
+                    if others:
+                        raise FaceError(
+                            ReasonCode.FACE_MULTIPLE,
+                            f"{1 + len(others)} faces in frame {i}; only the applicant may be "
+                            "in the video.",
+                            face_count=1 + len(others),
+                            frame=i,
+                        )
+                    keyframe_faces.append((i, det))
+                    if roi is not None:
+                        # The tracked face and the detected one must be the same place.
+                        cx, cy = det.box.center
+                        iod = max(det.inter_eye_distance, 1.0)
+                        if math.hypot(cx - roi.cx, cy - roi.cy) > 1.2 * iod and cut_at is None:
+                            cut_at = i
+                    if roi is None:
+                        roi = Roi.from_detection(det)
+                elif roi is None:
+                    meshes.append(None)
+                    continue
+            assert roi is not None
+            mesh = self.landmarker.landmarks(frame, roi)
+            if mesh.presence < cfg.min_presence:
+                meshes.append(None)
+                roi = None
+                continue
+            meshes.append(mesh)
+            roi = mesh.next_roi()
+        return _Track(meshes, keyframe_faces, cut_at)
+
+    # --- checks -----------------------------------------------------------------------------
+
+    def _timing(self, clip: Clip) -> CheckResult:
+        cfg = self.config
+        t = np.asarray(clip.timestamps, dtype=np.float64)
+        dt = np.diff(t)
+        problems: list[str] = []
+        if dt.size == 0 or np.any(dt <= 0):
+            problems.append("timestamps not strictly increasing")
+        positive = dt[dt > 0]
+        fps = 1.0 / float(np.median(positive)) if positive.size else 0.0
+        if not cfg.min_fps <= fps <= cfg.max_fps:
+            problems.append(f"frame rate {fps:.1f} outside {cfg.min_fps:g}-{cfg.max_fps:g}")
+        max_gap = float(dt.max()) if dt.size else 0.0
+        if max_gap > max(cfg.max_gap_s, 5.0 / max(fps, 1e-6)):
+            problems.append(f"gap of {max_gap:.2f} s")
+        # Identical consecutive frames: a few are normal (webcams repeat frames in low light);
+        # many, or a frozen stretch longer than the largest allowed gap, are not.
+        same = [np.array_equal(a, b) for a, b in zip(clip.frames, clip.frames[1:], strict=False)]
+        identical = sum(same)
+        identical_fraction = identical / max(1, len(clip.frames) - 1)
+        frozen, run_start = 0.0, None
+        for k, is_same in enumerate([*same, False]):
+            if is_same and run_start is None:
+                run_start = k
+            elif not is_same and run_start is not None:
+                frozen = max(frozen, float(t[k] - t[run_start]))
+                run_start = None
+        if identical_fraction > cfg.max_identical_fraction or frozen > cfg.max_gap_s:
+            problems.append(f"{identical} identical consecutive frames ({frozen:.2f} s frozen)")
+        details = {
+            "fps": round(fps, 2),
+            "max_gap_s": round(max_gap, 3),
+            "identical_fraction": round(identical_fraction, 3),
+            **({"problems": problems} if problems else {}),
+        }
+        ok = not problems
+        return CheckResult(
+            "timing", 1.0 if ok else 0.0, ok, None if ok else ReasonCode.FRAME_TIMING, details
+        )
+
+    def _light(self, clip: Clip, meshes: list[FaceMesh | None]) -> CheckResult:
+        lumas = []
+        for frame, mesh in zip(clip.frames, meshes, strict=True):
+            if mesh is None:
+                continue
+            x0, y0 = np.floor(mesh.xy.min(axis=0)).astype(int)
+            x1, y1 = np.ceil(mesh.xy.max(axis=0)).astype(int)
+            h, w = frame.shape[:2]
+            patch = frame[max(0, y0) : min(h, y1), max(0, x0) : min(w, x1)]
+            if patch.size:
+                lumas.append(float(patch.mean()))
+        luma = float(np.median(lumas)) if lumas else float(np.mean([f.mean() for f in clip.frames]))
+        ok = luma >= self.config.dark_luma
+        score = _logistic(luma, self.config.dark_luma, 5.0)
+        return CheckResult(
+            "light", score, ok, None if ok else ReasonCode.TOO_DARK, {"face_luma": round(luma, 1)}
+        )
+
+    def _continuity(self, clip: Clip, track: _Track) -> CheckResult:
+        cfg = self.config
+        details: dict[str, object] = {}
+        cut = track.cut_at
+        prev: FaceMesh | None = None
+        for i, mesh in enumerate(track.meshes):
+            if mesh is None:
+                continue
+            if prev is not None:
+                jump = float(np.linalg.norm(mesh.xy.mean(axis=0) - prev.xy.mean(axis=0)))
+                iod = max(prev.inter_ocular, 1.0)
+                ratio = mesh.inter_ocular / iod
+                if cut is None and (
+                    jump > cfg.max_jump_iod * iod
+                    or not 1 / cfg.max_scale_jump <= ratio <= cfg.max_scale_jump
+                ):
+                    cut = i
+            prev = mesh
+        if cut is not None:
+            details["cut_at_frame"] = cut
+        # Identity: SFace on a few keyframes spread over the clip.
+        faces = track.keyframe_faces
+        picks = sorted({round(k) for k in np.linspace(0, len(faces) - 1, cfg.identity_frames)})
+        chosen = [faces[k] for k in picks] if faces else []
+        embeddings = [self.embedder.embed(clip.frames[i], det) for i, det in chosen]
+        min_cos = 1.0
+        for a in range(len(embeddings)):
+            for b in range(a + 1, len(embeddings)):
+                min_cos = min(min_cos, float(np.dot(embeddings[a], embeddings[b])))
+        del embeddings  # never kept
+        details["min_identity_cosine"] = round(min_cos, 3)
+        details["identity_frames"] = [i for i, _ in chosen]
+        ok = cut is None and min_cos >= cfg.min_identity_cosine
+        score = 0.0 if cut is not None else _logistic(min_cos, cfg.min_identity_cosine, 0.05)
+        return CheckResult(
+            "continuity", score, ok, None if ok else ReasonCode.FACE_CHANGED, details
+        )
+
+    # --- the whole analysis -----------------------------------------------------------------
+
+    def analyze(self, clip: Clip, challenge: Challenge | None = None) -> LivenessResult:
+        started = self._timer()
+        cfg = self.config
+        track = self._track(clip)
+        tracked = [i for i, m in enumerate(track.meshes) if m is not None]
+        if not tracked:
+            raise FaceError(ReasonCode.FACE_NOT_FOUND, "No face was found in the video.")
+        meshes = [track.meshes[i] for i in tracked]
+        measures = []
+        for i in tracked:
+            mesh = track.meshes[i]
+            assert mesh is not None
+            yaw, pitch, _ = head_pose(mesh)
+            measures.append(
+                FrameMeasures(
+                    clip.timestamps[i], yaw, pitch, eye_aspect_ratio(mesh), mouth_openness(mesh)
+                )
+            )
+        checks = [self._timing(clip), self._light(clip, track.meshes)]
+        checks.append(self._continuity(clip, track))
+        # Parallax against the most frontal tracked frame.
+        yaws = np.asarray([m.yaw for m in measures])
+        pitches = np.asarray([m.pitch for m in measures])
+        frontal = np.abs(yaws - np.median(yaws)) + np.abs(pitches - np.median(pitches))
+        reference = int(np.argmin(np.abs(yaws) + np.abs(pitches - np.median(pitches))))
+        tracks = np.stack([m.xy for m in meshes if m is not None])
+        par = measure_parallax(tracks, reference, cfg.parallax)
+        if par.depth_seen:
+            par_code = None
+        elif par.planar:
+            par_code = ReasonCode.PLANAR_MOTION
+        else:
+            par_code = ReasonCode.MOTION_INSUFFICIENT
+        checks.append(CheckResult("parallax", par.score, par_code is None, par_code, par.to_dict()))
+        if challenge is not None:
+            followed, action_checks = follow_actions(measures, challenge, cfg.actions)
+            done = sum(c.done for c in action_checks)
+            checks.append(
+                CheckResult(
+                    "challenge",
+                    done / len(action_checks),
+                    followed,
+                    None if followed else ReasonCode.CHALLENGE_NOT_FOLLOWED,
+                    {"actions": [c.to_dict() for c in action_checks]},
+                )
+            )
+        face_fraction = len(tracked) / len(clip.frames)
+        reasons: list[ReasonCode] = []
+        if face_fraction < cfg.min_face_fraction:
+            reasons.append(ReasonCode.FACE_NOT_FOUND)
+        reasons += [c.code for c in checks if c.code is not None]
+        live = not reasons
+        if live:
+            reasons.append(ReasonCode.LIVENESS_PASSED)
+        score = min(c.score for c in checks)
+        if not live:
+            score = min(score, 0.49)
+        best = self._best_frame(clip, tracked, meshes, frontal)
+        return LivenessResult(
+            live=live,
+            score=float(score),
+            reasons=tuple(dict.fromkeys(reasons)),
+            checks=tuple(checks),
+            best_frame=best,
+            frames=len(clip.frames),
+            duration_s=clip.duration,
+            fps=clip.fps,
+            face_frames=len(tracked),
+            analysis_ms=(self._timer() - started) * 1000.0,
+        )
+
+    def _best_frame(
+        self,
+        clip: Clip,
+        tracked: list[int],
+        meshes: list[FaceMesh | None],
+        off_frontal: npt.NDArray[np.float64],
+    ) -> int | None:
+        """Sharp and frontal: Laplacian variance of the face patch, down-weighted by pose."""
+        best, best_value = None, -1.0
+        for k, (i, mesh) in enumerate(zip(tracked, meshes, strict=True)):
+            if mesh is None or off_frontal[k] > 12.0:
+                continue
+            x0, y0 = np.floor(mesh.xy.min(axis=0)).astype(int)
+            x1, y1 = np.ceil(mesh.xy.max(axis=0)).astype(int)
+            h, w = clip.frames[i].shape[:2]
+            patch = clip.frames[i][max(0, y0) : min(h, y1), max(0, x0) : min(w, x1)]
+            if patch.size == 0:
+                continue
+            grey = cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_RGB2GRAY)
+            sharp = float(cv2.Laplacian(grey, cv2.CV_64F).var())
+            value = sharp * math.exp(-off_frontal[k] / 10.0)
+            if value > best_value:
+                best, best_value = i, value
+        return best if best is not None else (tracked[0] if tracked else None)
