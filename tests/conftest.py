@@ -286,3 +286,67 @@ def longest_number_list(value: Any) -> int:
         here = sum(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
         return max([here, *(longest_number_list(v) for v in value)])
     return 0
+
+
+# --- liveness clips (generated from the example portrait, encoded in memory) -----------------
+
+# ChallengeIssuer(rng=random.Random(CHALLENGE_SEED)).issue(...) first draws two actions the
+# generated heads can perform (turn_right, turn_left); blink and open_mouth they cannot.
+CHALLENGE_SEED = 22
+CHALLENGE_ACTIONS = ("turn_right", "turn_left")
+CHALLENGE_WINDOWS = ((0.6, 2.6), (2.6, 4.6))
+
+
+def encode_clip(clip: Any, fmt: str = "mp4", codec: str = "mpeg4") -> bytes:
+    """A `liveness.Clip` as a video file in memory (PyAV; mpeg4 in MP4 by default)."""
+    from fractions import Fraction
+
+    import av
+
+    fps = round(clip.fps)
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height = clip.size
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = Fraction(1, fps)
+        stream.options = {"qscale": "3"} if codec == "mpeg4" else {}
+        for i, pixels in enumerate(clip.frames):
+            frame = av.VideoFrame.from_ndarray(np.asarray(pixels), format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def scene_kit() -> Any:
+    from faceproof.liveness.synthetic import SceneKit
+
+    return SceneKit.build()
+
+
+@pytest.fixture(scope="session")
+def liveness_engine() -> Any:
+    from faceproof.liveness import LivenessEngine
+
+    return LivenessEngine()
+
+
+@pytest.fixture(scope="session")
+def head_turn_mp4(scene_kit: Any) -> bytes:
+    """A bona fide-like head performing CHALLENGE_ACTIONS in CHALLENGE_WINDOWS, as MP4 bytes."""
+    from faceproof.liveness.synthetic import bona_fide_clip, challenge_motion
+
+    motion = challenge_motion(CHALLENGE_ACTIONS, CHALLENGE_WINDOWS)
+    return encode_clip(bona_fide_clip(scene_kit, "challenge", seconds=5.0, motion=motion))
+
+
+@pytest.fixture(scope="session")
+def print_attack_mp4(scene_kit: Any) -> bytes:
+    """A printed photo tilted in front of the camera (a presentation attack), as MP4 bytes."""
+    from faceproof.liveness.synthetic import attack_clip
+
+    return encode_clip(attack_clip(scene_kit, "print_tilt", seed=5, seconds=5.0))

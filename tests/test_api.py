@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import tempfile
 import warnings
@@ -26,7 +27,7 @@ from pydantic import ValidationError
 from sqlalchemy import String, Text, select
 from sqlalchemy import inspect as sa_inspect
 
-from conftest import Images, longest_number_list
+from conftest import CHALLENGE_SEED, Images, longest_number_list
 from faceproof.api import create_app
 from faceproof.comparison import FaceComparer
 from faceproof.errors import FaceproofError
@@ -91,6 +92,7 @@ def _make_env(
     comparer: Any,
     *,
     raise_server_exceptions: bool = True,
+    liveness: Any = None,
     **overrides: Any,
 ) -> Iterator[Env]:
     settings = Settings(
@@ -102,7 +104,7 @@ def _make_env(
     )
     clock = Clock()
     signer = ReceiptSigner(Ed25519PrivateKey.generate())
-    app = create_app(settings, comparer=comparer, signer=signer, clock=clock)
+    app = create_app(settings, comparer=comparer, signer=signer, clock=clock, liveness=liveness)
     service = app.state.service
     keys: dict[str, str] = {}
     with service.db.session() as db:
@@ -468,9 +470,19 @@ def test_production_refuses_default_secrets(tmp_path: Path) -> None:
     key = "k" * 40
     with pytest.raises(ValidationError, match="RECEIPT_KEY_PATH"):
         Settings(environment="production", pseudonym_key=key, database_url="sqlite://")
+    with pytest.raises(ValidationError, match="CHALLENGE_KEY"):
+        Settings(
+            environment="production",
+            pseudonym_key=key,
+            database_url="sqlite://",
+            receipt_key_path=tmp_path / "r.pem",
+        )
+    with pytest.raises(ValidationError, match="CHALLENGE_KEY"):
+        Settings(challenge_key="not-hex")
     settings = Settings(
         environment="production",
         pseudonym_key=key,
+        challenge_key="ab" * 32,
         database_url=f"sqlite:///{tmp_path / 'p.db'}",
         receipt_key_path=tmp_path / "missing.pem",
         data_dir=tmp_path / "unused",
@@ -502,6 +514,8 @@ _MAGIC = {
     "png": b"\x89PNG\r\n\x1a\n",
     "webp": b"WEBP",
     "gif": b"GIF8",
+    "mp4": b"ftypisom",
+    "webm": b"\x1a\x45\xdf\xa3",
 }
 _FLOAT_RUN = re.compile(r"(?:-?\d+\.\d+(?:e-?\d+)?\s*,\s*){63,}")
 
@@ -519,13 +533,34 @@ def _tmp_snapshot() -> dict[Path, float]:
 
 
 def test_no_biometric_retention(
-    tmp_path: Path, comparer: FaceComparer, images: Images, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    comparer: FaceComparer,
+    liveness_engine: Any,
+    head_turn_mp4: bytes,
+    images: Images,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     before = _tmp_snapshot()
-    uploads = [images.jpeg, images.example_b, images.flat_grey]
-    for env in _make_env(tmp_path, database_url("sqlite", tmp_path), comparer):
-        # Three full flows: genuine; exhausted attempts; declined consent.
+    uploads = [images.jpeg, images.example_b, images.flat_grey, head_turn_mp4]
+    assert b"ftypisom" in head_turn_mp4[:32]
+    for env in _make_env(
+        tmp_path, database_url("sqlite", tmp_path), comparer, liveness=liveness_engine
+    ):
+        # Four full flows: genuine with a liveness clip; genuine selfie; exhausted attempts;
+        # declined consent.
+        service = env.client.app.state.service  # type: ignore[attr-defined]
+        service.challenges.rng = random.Random(CHALLENGE_SEED)
+        path = env.capture_path(env.new_session())
+        _consent(env, path)
+        env.upload(f"{path}/document", images.jpeg)
+        spec = env.client.post(f"{path}/challenge").json()["challenge"]
+        clip = env.client.post(
+            f"{path}/clip",
+            files={"clip": ("clip.mp4", head_turn_mp4, "video/mp4")},
+            data={"challenge": spec},
+        )
+        assert clip.json()["outcome"] == "review", clip.text
         path = env.capture_path(env.new_session())
         _consent(env, path)
         env.upload(f"{path}/document", images.jpeg)

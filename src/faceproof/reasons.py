@@ -112,6 +112,7 @@ class ReasonCode(StrEnum):
     RECEIPT_INVALID = "receipt_invalid"
     INTERNAL_ERROR = "internal_error"
     LIVENESS_NOT_PERFORMED = "liveness_not_performed"
+    DOCUMENT_NOT_VERIFIED = "document_not_verified"
 
 
 @dataclass(frozen=True, slots=True)
@@ -521,6 +522,11 @@ _CATALOG: dict[ReasonCode, _Text] = {
         Severity.WARNING,
         "No live-face check was performed, so a face match alone goes to review, never pass.",
         "실물 얼굴 확인을 하지 않아 얼굴이 일치해도 통과가 아닌 검토로 넘깁니다.",
+    ),
+    ReasonCode.DOCUMENT_NOT_VERIFIED: _Text(
+        Severity.WARNING,
+        "The ID document itself was not verified, so a face match goes to review, never pass.",
+        "신분증 자체를 확인하지 않아 얼굴이 일치해도 통과가 아닌 검토로 넘깁니다.",
     ),
 }
 

@@ -2,12 +2,16 @@
 
 Development (the default) is self-contained: SQLite under ``./faceproof-data``, a receipt signing
 key generated on first start (file mode 0600) and a pseudonym key generated beside it.
-Production refuses to start without explicit secrets: a receipt key file that exists and a
-pseudonym key that is not empty and not the development default.
+Production refuses to start without explicit secrets: a receipt key file that exists, a
+pseudonym key that is not empty and not the development default, and a challenge key.
+The challenge key (HMAC for liveness challenges, hex, >= 16 bytes; the same variable
+`FACEPROOF_CHALLENGE_KEY` that `faceproof liveness --challenge` reads) is derived from the
+pseudonym key in development when it is not set.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -44,6 +48,8 @@ class Settings(BaseSettings):
     capture_token_ttl_seconds: int = Field(default=10 * 60, ge=30)
     retention_days: int = Field(default=90, ge=1)
     max_upload_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_clip_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    challenge_key: SecretStr = SecretStr("")  # hex, >= 16 bytes; empty: derived (dev only)
     run_migrations_on_start: bool | None = None  # None: only in development
     rate_limit_tenant_per_minute: int = Field(default=600, ge=0)  # 0: off
     rate_limit_client_per_minute: int = Field(default=120, ge=0)  # 0: off
@@ -51,6 +57,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
+        challenge_key = self.challenge_key.get_secret_value()
+        if challenge_key:
+            try:
+                usable = len(bytes.fromhex(challenge_key)) >= 16
+            except ValueError:
+                usable = False
+            if not usable:
+                raise ValueError("FACEPROOF_CHALLENGE_KEY must be hex of at least 16 bytes")
         if self.environment is Environment.PRODUCTION:
             key = self.pseudonym_key.get_secret_value()
             if not key or key == DEV_PSEUDONYM_KEY or len(key) < 32:
@@ -62,6 +76,11 @@ class Settings(BaseSettings):
                 raise ValueError("FACEPROOF_RECEIPT_KEY_PATH must be set in production")
             if not self.database_url:
                 raise ValueError("FACEPROOF_DATABASE_URL must be set in production")
+            if not challenge_key:
+                raise ValueError(
+                    "FACEPROOF_CHALLENGE_KEY must be set in production (hex, >= 16 bytes; "
+                    "e.g. `openssl rand -hex 32`)"
+                )
         return self
 
     @property
@@ -86,6 +105,13 @@ class Settings(BaseSettings):
 
     def pseudonym_secret(self) -> bytes:
         return self.pseudonym_key.get_secret_value().encode()
+
+    def challenge_secret(self) -> bytes:
+        """The HMAC key for liveness challenges (derived from the pseudonym key in dev)."""
+        key = self.challenge_key.get_secret_value()
+        if key:
+            return bytes.fromhex(key)
+        return hashlib.sha256(b"faceproof-dev-challenge-key\0" + self.pseudonym_secret()).digest()
 
     def ensure_data_dir(self) -> None:
         """Create the data folder (mode 0700) when SQLite or a generated key will live there."""

@@ -9,11 +9,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Generic, TypeVar
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
 from faceproof.comparison import FaceComparer
+from faceproof.liveness.challenge import ChallengeIssuer
+from faceproof.liveness.engine import LivenessEngine
 from faceproof.privacy.receipts import ReceiptSigner, load_or_create_signing_key
 from faceproof.settings import Settings
 from faceproof.storage.db import Database
@@ -26,25 +29,27 @@ from .service import VerificationService
 __all__ = ["create_app"]
 
 _access = logging.getLogger("faceproof.access")
+T = TypeVar("T")
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class _LazyComparer:
+class _Lazy(Generic[T]):
     """Models load once per worker, on first use (thread-safe)."""
 
-    def __init__(self, comparer: FaceComparer | None) -> None:
-        self._comparer = comparer
+    def __init__(self, factory: Callable[[], T], instance: T | None = None) -> None:
+        self._factory = factory
+        self._instance = instance
         self._lock = threading.Lock()
 
-    def __call__(self) -> FaceComparer:
-        if self._comparer is None:
+    def __call__(self) -> T:
+        if self._instance is None:
             with self._lock:
-                if self._comparer is None:
-                    self._comparer = FaceComparer()
-        return self._comparer
+                if self._instance is None:
+                    self._instance = self._factory()
+        return self._instance
 
 
 def create_app(
@@ -53,7 +58,12 @@ def create_app(
     comparer: FaceComparer | None = None,
     signer: ReceiptSigner | None = None,
     clock: Callable[[], datetime] = _utcnow,
+    liveness: LivenessEngine | None = None,
+    challenges: ChallengeIssuer | None = None,
 ) -> FastAPI:
+    """`comparer`, `liveness` (models), `signer`, `clock` and `challenges` are injectable for
+    tests; by default models load on first use and challenges are signed with the settings'
+    challenge key, on the app's clock."""
     settings = settings or Settings()
     if not settings.database_url or (signer is None and settings.receipt_key_path is None):
         settings.ensure_data_dir()  # only when the SQLite file or the generated key lives there
@@ -70,7 +80,14 @@ def create_app(
         raise
     metrics = Metrics()
     service = VerificationService(
-        settings, database, signer, _LazyComparer(comparer), clock, metrics
+        settings,
+        database,
+        signer,
+        _Lazy(FaceComparer, comparer),
+        clock,
+        metrics,
+        liveness=_Lazy(LivenessEngine, liveness),
+        challenges=challenges,
     )
 
     @asynccontextmanager

@@ -22,6 +22,12 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.liveness_rejects = Counter(
+            "faceproof_liveness_rejects",
+            "Clips judged not live, one count per liveness reason code",
+            ["reason"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "faceproof_request_seconds",
             "Request latency by route template",

@@ -34,6 +34,8 @@ _STATUS: dict[ReasonCode, int] = {
     ReasonCode.TOKEN_REPLAYED: 409,
     ReasonCode.CONSENT_REQUIRED: 409,
     ReasonCode.ATTEMPTS_EXHAUSTED: 409,
+    ReasonCode.CHALLENGE_UNKNOWN: 409,
+    ReasonCode.CHALLENGE_EXPIRED: 410,
     ReasonCode.PAYLOAD_TOO_LARGE: 413,
     ReasonCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ReasonCode.MALFORMED_REQUEST: 422,

@@ -13,8 +13,15 @@ from faceproof.reasons import ReasonCode
 
 from .deps import CaptureLimit, ServiceDep, SessionsRead, SessionsWrite
 from .problems import problem_response
-from .schemas import ConsentCreate, SessionCreate, SessionCreated, SessionPublic, StepPublic
-from .uploads import IMAGE_TYPES, read_image_upload
+from .schemas import (
+    ChallengePublic,
+    ConsentCreate,
+    SessionCreate,
+    SessionCreated,
+    SessionPublic,
+    StepPublic,
+)
+from .uploads import IMAGE_TYPES, VIDEO_TYPES, read_clip_upload, read_image_upload
 
 __all__ = ["router"]
 
@@ -38,6 +45,31 @@ _UPLOAD_BODY: dict[str, Any] = {
                             "format": "binary",
                             "description": "one still photo: " + ", ".join(sorted(IMAGE_TYPES)),
                         }
+                    },
+                }
+            }
+        },
+    }
+}
+
+_CLIP_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["clip", "challenge"],
+                    "properties": {
+                        "clip": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the recorded clip: " + ", ".join(sorted(VIDEO_TYPES)),
+                        },
+                        "challenge": {
+                            "type": "string",
+                            "description": "the challenge spec from POST .../challenge, unchanged",
+                        },
                     },
                 }
             }
@@ -126,3 +158,27 @@ async def document(token: str, request: Request, service: ServiceDep) -> StepPub
 async def selfie(token: str, request: Request, service: ServiceDep) -> StepPublic:
     image = await read_image_upload(request, service.settings.max_upload_bytes)
     return await run_in_threadpool(service.selfie, token, image)
+
+
+@router.post(
+    "/v1/capture/{token}/challenge",
+    dependencies=[CaptureLimit],
+    response_model=ChallengePublic,
+    tags=["capture"],
+    responses=_PROBLEM,
+)
+def challenge(token: str, service: ServiceDep) -> ChallengePublic:
+    return service.challenge(token)
+
+
+@router.post(
+    "/v1/capture/{token}/clip",
+    dependencies=[CaptureLimit],
+    response_model=StepPublic,
+    tags=["capture"],
+    responses=_PROBLEM,
+    openapi_extra=_CLIP_BODY,
+)
+async def clip(token: str, request: Request, service: ServiceDep) -> StepPublic:
+    data, spec = await read_clip_upload(request, service.settings.max_clip_bytes)
+    return await run_in_threadpool(service.clip, token, spec, data)

@@ -8,6 +8,8 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "ChallengeAction",
+    "ChallengePublic",
     "Channel",
     "ConsentChoice",
     "ConsentCreate",
@@ -103,3 +105,19 @@ class StepPublic(BaseModel):
     attempts_used: int
     attempts_left: int
     decision: DecisionPublic | None = None
+
+
+class ChallengeAction(BaseModel):
+    action: str  # turn_left | turn_right | look_up | blink | open_mouth
+    start_s: float  # seconds from the clip's first frame
+    end_s: float
+
+
+class ChallengePublic(BaseModel):
+    """A signed liveness challenge: send `challenge` back unchanged with the clip."""
+
+    challenge: str
+    actions: list[ChallengeAction]
+    record_seconds: float  # record at least this long, starting with a neutral, frontal face
+    issued_at: datetime
+    expires_at: datetime

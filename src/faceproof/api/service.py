@@ -3,13 +3,16 @@
 Synchronous by design: routes call it through a thread pool, so database work and CPU-bound
 inference never run on the event loop.
 
-What decides, in this release (the document reader and liveness are not integrated yet):
+Every attempt is decided by `faceproof.verification.decide`, the engine `faceproof verify` runs
+offline too. In this release (the document reader is not integrated yet):
   * the document upload is treated as the card portrait: its face template is kept in process
-    memory (`TemplateStore`) until the selfie arrives, then dropped;
-  * a selfie that matches gives `review` with `liveness_not_performed`, never `pass`: no
-    unverified pass is ever issued;
-  * a selfie that does not match, or cannot be used, is an attempt with outcome `retry` while
-    attempts remain; the last one gives `alternative_required` with `attempts_exhausted`;
+    memory (`TemplateStore`) until a decision, then dropped;
+  * the liveness path: `challenge` issues a signed, single-use challenge bound to the session;
+    `clip` verifies it, runs liveness on the clip (in memory), matches the best frame to the card
+    and decides: live + match gives `review` with `document_not_verified`, never `pass`;
+  * the single-selfie path: a match gives `review` with `liveness_not_performed`;
+  * no match, not live, or an unusable capture is an attempt with outcome `retry` while attempts
+    remain; the last one gives `alternative_required` with `attempts_exhausted`;
   * declining consent gives `alternative_required` with `consent_declined`.
 """
 
@@ -21,8 +24,7 @@ import secrets
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -31,18 +33,30 @@ from sqlalchemy.orm import Session as DbSession
 from faceproof.comparison import CompareResult, FaceComparer
 from faceproof.errors import InputError
 from faceproof.faces.types import FaceTemplate
+from faceproof.liveness.challenge import Challenge, ChallengeError, ChallengeIssuer
+from faceproof.liveness.engine import LivenessEngine
 from faceproof.privacy.receipts import ReceiptSigner
 from faceproof.reasons import ReasonCode, describe
 from faceproof.settings import Settings
 from faceproof.storage.audit import append_audit
 from faceproof.storage.db import Database
 from faceproof.storage.models import Attempt, Decision, Session
+from faceproof.verification import Decision as Verdict
+from faceproof.verification import (
+    DocumentStatus,
+    Outcome,
+    comparer_models,
+    decide,
+    gather_evidence,
+)
 
 from .metrics import Metrics
 from .problems import ApiError
 from .ratelimit import RateLimiter
 from .schemas import (
     AttemptPublic,
+    ChallengeAction,
+    ChallengePublic,
     ConsentChoice,
     DecisionPublic,
     ReasonPublic,
@@ -64,14 +78,6 @@ class SessionState:
     AWAITING_SELFIE = "awaiting_selfie"
     COMPLETED = "completed"
     EXPIRED = "expired"  # computed on read, never stored
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    outcome: str  # review | retry | alternative_required
-    final: bool
-    reasons: list[ReasonCode]
-    result: CompareResult | None
 
 
 def _token_hash(token: str) -> str:
@@ -98,13 +104,22 @@ class VerificationService:
         comparer: Callable[[], FaceComparer],
         clock: Callable[[], datetime],
         metrics: Metrics,
+        liveness: Callable[[], LivenessEngine],
+        challenges: ChallengeIssuer | None = None,
     ) -> None:
         self.settings = settings
         self.db = database
         self.signer = signer
         self._comparer = comparer
+        self._liveness = liveness
         self.clock = clock
         self.metrics = metrics
+        # Challenges are single use: the issuer remembers consumed nonces in this process.
+        self.challenges = challenges or ChallengeIssuer(
+            settings.challenge_secret(), clock=lambda: self.clock().timestamp()
+        )
+        self._challenge_lock = threading.Lock()
+        self._liveness_lock = threading.Lock()  # one LivenessEngine, not thread-safe
         self.templates = TemplateStore(clock)
         self.tenant_limiter = RateLimiter(settings.rate_limit_tenant_per_minute, clock)
         self.client_limiter = RateLimiter(settings.rate_limit_client_per_minute, clock)
@@ -247,11 +262,19 @@ class VerificationService:
             if choice is ConsentChoice.ACCEPT:
                 session.state = SessionState.AWAITING_DOCUMENT
                 return self._step(session, outcome="consent_accepted")
+            declined = Verdict(
+                Outcome.ALTERNATIVE_REQUIRED,
+                True,
+                (ReasonCode.CONSENT_DECLINED,),
+                None,
+                None,
+                DocumentStatus.NOT_VERIFIED,
+                0,
+                session.attempts_limit,
+                (),
+            )
             decision = self._finalise(
-                db,
-                session,
-                _Outcome("alternative_required", True, [ReasonCode.CONSENT_DECLINED], None),
-                from_state=SessionState.AWAITING_CONSENT,
+                db, session, declined, from_state=SessionState.AWAITING_CONSENT
             )
             if decision is None:  # a concurrent request moved the session on
                 raise ApiError(ReasonCode.SESSION_STATE)
@@ -300,46 +323,140 @@ class VerificationService:
         if session.state == SessionState.AWAITING_CONSENT:
             raise ApiError(ReasonCode.CONSENT_REQUIRED)
 
+    def _reserve(self, db: DbSession, session: Session) -> int:
+        """Take one attempt atomically (two concurrent uploads cannot both take the last)."""
+        reserved = db.execute(
+            update(Session)
+            .where(
+                Session.id == session.id,
+                Session.attempts_used < Session.attempts_limit,
+                Session.state == SessionState.AWAITING_SELFIE,
+            )
+            .values(attempts_used=Session.attempts_used + 1)
+        )
+        if getattr(reserved, "rowcount", 0) != 1:
+            raise ApiError(ReasonCode.ATTEMPTS_EXHAUSTED)
+        db.refresh(session)
+        return session.attempts_used
+
+    def _card(self, session: Session) -> FaceTemplate:
+        self._require_consent(session)
+        if session.state != SessionState.AWAITING_SELFIE:
+            raise ApiError(ReasonCode.SESSION_STATE, "upload the document first")
+        card = self.templates.get(session.id)
+        if card is None:
+            raise ApiError(
+                ReasonCode.SESSION_STATE,
+                "the document is no longer held (restart or timeout): upload it again",
+            )
+        return card
+
     def selfie(self, token: str, image: bytes) -> StepPublic:
-        # 1. Reserve an attempt atomically (two concurrent uploads cannot both take the last).
+        """One still selfie: no liveness, so a match is `review` (`liveness_not_performed`)."""
+        # 1. Reserve an attempt.
         with self.db.session() as db:
             session = self._by_token(db, token)
-            self._require_consent(session)
-            if session.state != SessionState.AWAITING_SELFIE:
-                raise ApiError(ReasonCode.SESSION_STATE, "upload the document first")
-            card = self.templates.get(session.id)
-            if card is None:
-                raise ApiError(
-                    ReasonCode.SESSION_STATE,
-                    "the document is no longer held (restart or timeout): upload it again",
-                )
-            reserved = db.execute(
-                update(Session)
-                .where(
-                    Session.id == session.id,
-                    Session.attempts_used < Session.attempts_limit,
-                    Session.state == SessionState.AWAITING_SELFIE,
-                )
-                .values(attempts_used=Session.attempts_used + 1)
-            )
-            if getattr(reserved, "rowcount", 0) != 1:
-                raise ApiError(ReasonCode.ATTEMPTS_EXHAUSTED)
-            db.refresh(session)
-            number, limit, session_id = session.attempts_used, session.attempts_limit, session.id
+            card = self._card(session)
+            number = self._reserve(db, session)
+            limit, session_id = session.attempts_limit, session.id
         # 2. Inference, outside any transaction.
-        outcome = self._decide(card, image, number, limit)
-        del image
+        verdict = self._decide(card, image, number, limit)
+        del image, card
         # 3. Record the attempt, and the decision when final.
+        return self._record(session_id, number, verdict)
+
+    # --- the liveness path: challenge, then clip -----------------------------------------
+
+    def challenge(self, token: str) -> ChallengePublic:
+        """A signed challenge bound to this session, for the capture page to perform."""
+        now = self.clock()
+        with self.db.session() as db:
+            session = self._by_token(db, token)
+            self._card(session)
+            if session.attempts_used >= session.attempts_limit:
+                raise ApiError(ReasonCode.ATTEMPTS_EXHAUSTED)
+            issued, spec = self.challenges.issue(session.id)
+            append_audit(
+                db,
+                "challenge.issued",
+                now=now,
+                tenant_id=session.tenant_id,
+                session_id=session.id,
+                data={"actions": list(issued.actions)},
+            )
+        return ChallengePublic(
+            challenge=spec,
+            actions=[
+                ChallengeAction(action=a, start_s=w[0], end_s=w[1])
+                for a, w in zip(issued.actions, issued.windows, strict=True)
+            ],
+            record_seconds=round(issued.windows[-1][1] + 0.4, 2),
+            issued_at=datetime.fromtimestamp(issued.issued_at, UTC),
+            expires_at=datetime.fromtimestamp(issued.expires_at, UTC),
+        )
+
+    def _consume_challenge(self, spec: str, session_id: str) -> Challenge:
+        """The challenge the spec stands for, used up: 409 challenge_unknown (not issued for
+        this session, tampered, already used) or 410 challenge_expired."""
+        try:
+            with self._challenge_lock:  # check-and-consume is one step
+                return self.challenges.verify(spec, session=session_id, consume=True)
+        except ChallengeError as exc:
+            raise ApiError(exc.code, exc.detail) from exc
+
+    def clip(self, token: str, spec: str, data: bytes) -> StepPublic:
+        """One liveness attempt: verify the challenge, decode the clip in memory, run liveness,
+        match its best frame to the card, decide."""
+        from faceproof.liveness.clip import ClipLimits, load_clip
+
+        # 1. Check the challenge (single use) and reserve an attempt.
+        with self.db.session() as db:
+            session = self._by_token(db, token)
+            card = self._card(session)
+            if session.attempts_used >= session.attempts_limit:
+                raise ApiError(ReasonCode.ATTEMPTS_EXHAUSTED)
+            challenge = self._consume_challenge(spec, session.id)
+            number = self._reserve(db, session)
+            limit, session_id = session.attempts_limit, session.id
+        # 2. Inference, outside any transaction.
+        try:
+            clip = load_clip(data, ClipLimits(max_bytes=self.settings.max_clip_bytes))
+        except InputError as exc:
+            verdict = decide(
+                match=None, liveness=None, unusable=exc.code, attempt=number, attempts_limit=limit
+            )
+        else:
+            comparer = self._comparer()
+            with self._liveness_lock:
+                evidence = gather_evidence(comparer, self._liveness(), card, clip, challenge)
+            del clip
+            verdict = decide(
+                match=evidence.match,
+                liveness=evidence.liveness,
+                unusable=evidence.unusable,
+                attempt=number,
+                attempts_limit=limit,
+                document=DocumentStatus.NOT_VERIFIED,  # the document reader is not integrated
+                models=evidence.models,
+            )
+        del data, card
+        if verdict.liveness is not None and not verdict.liveness.live:
+            for code in verdict.liveness.reasons:
+                self.metrics.liveness_rejects.labels(reason=code.value).inc()
+        # 3. Record the attempt, and the decision when final.
+        return self._record(session_id, number, verdict)
+
+    def _record(self, session_id: str, number: int, verdict: Verdict) -> StepPublic:
         now = self.clock()
         with self.db.session() as db:
             session = db.get_one(Session, session_id)
-            codes = [c.value for c in outcome.reasons]
-            score = None if outcome.result is None else round(outcome.result.score, 4)
+            codes = verdict.codes
+            score = None if verdict.match is None else round(verdict.match.score, 4)
             db.add(
                 Attempt(
                     session_id=session_id,
                     number=number,
-                    outcome=outcome.outcome,
+                    outcome=verdict.outcome.value,
                     reasons=codes,
                     score=score,
                     created_at=now,
@@ -351,13 +468,13 @@ class VerificationService:
                 now=now,
                 tenant_id=session.tenant_id,
                 session_id=session_id,
-                data={"number": number, "outcome": outcome.outcome, "reasons": codes},
+                data={"number": number, "outcome": verdict.outcome.value, "reasons": codes},
             )
-            self.metrics.attempts.labels(outcome=outcome.outcome).inc()
+            self.metrics.attempts.labels(outcome=verdict.outcome.value).inc()
             decision = None
-            if outcome.final:
+            if verdict.final:
                 decision = self._finalise(
-                    db, session, outcome, from_state=SessionState.AWAITING_SELFIE
+                    db, session, verdict, from_state=SessionState.AWAITING_SELFIE
                 )
                 if decision is None:  # a concurrent upload decided first: report its decision
                     decision = db.scalars(
@@ -365,32 +482,33 @@ class VerificationService:
                     ).first()
             return self._step(
                 session,
-                outcome=outcome.outcome,
+                outcome=verdict.outcome.value,
                 reasons=codes,
                 messages=_messages(codes),
                 decision=self._decision_public(decision) if decision else None,
             )
 
-    def _decide(self, card: FaceTemplate, image: bytes, number: int, limit: int) -> _Outcome:
+    def _decide(self, card: FaceTemplate, image: bytes, number: int, limit: int) -> Verdict:
         comparer = self._comparer()
         result: CompareResult | None = None
+        unusable: ReasonCode | None = None
         try:
             live = comparer.template(image)
             result = comparer.compare_templates(card, live)
-            reasons = list(result.reasons)
         except InputError as exc:
-            reasons = [exc.code]
-        if result is not None and result.match:
-            # No liveness yet: a match alone is never a pass.
-            return _Outcome("review", True, [*reasons, ReasonCode.LIVENESS_NOT_PERFORMED], result)
-        if number >= limit:
-            return _Outcome(
-                "alternative_required", True, [*reasons, ReasonCode.ATTEMPTS_EXHAUSTED], result
-            )
-        return _Outcome("retry", False, reasons, result)
+            unusable = exc.code
+        return decide(
+            match=result,
+            liveness=None,  # a still selfie: liveness_not_performed
+            unusable=unusable,
+            attempt=number,
+            attempts_limit=limit,
+            document=DocumentStatus.NOT_VERIFIED,
+            models=comparer_models(comparer, result),
+        )
 
     def _finalise(
-        self, db: DbSession, session: Session, outcome: _Outcome, *, from_state: str
+        self, db: DbSession, session: Session, verdict: Verdict, *, from_state: str
     ) -> Decision | None:
         """Decide once: the state change is a conditional UPDATE, so of two concurrent requests
         only one stores a decision (the other gets None)."""
@@ -404,24 +522,28 @@ class VerificationService:
             return None
         db.refresh(session)
         now = self.clock()
-        codes = [c.value for c in outcome.reasons]
-        result = outcome.result
-        models = self._model_versions(result)
+        codes = verdict.codes
+        result = verdict.match
+        models = list(verdict.models)
         assurance: dict[str, Any] = {
             "models": models,
             "threshold": None if result is None else round(result.threshold, 4),
             "fmr_target": None if result is None else result.fmr_target,
             "score": None if result is None else round(result.score, 4),
             "calibration": None if result is None else result.calibration_source,
-            "liveness_checks": [],
+            "liveness_score": None
+            if verdict.liveness is None
+            else round(verdict.liveness.score, 4),
+            "liveness_checks": verdict.liveness_checks(),
             "document_checks": [],
+            "document_status": verdict.document.value,
             "attempts_used": session.attempts_used,
         }
         claims: dict[str, Any] = {
             "iss": self.settings.receipt_issuer,
             "sid": session.id,
             "tenant": session.tenant_id,
-            "decision": outcome.outcome,
+            "decision": verdict.outcome.value,
             "reasons": codes,
             "assurance": assurance,
             "subject": None,  # pseudonymous id from the document number: needs documents/
@@ -432,9 +554,9 @@ class VerificationService:
         decision = Decision(
             session_id=session.id,
             tenant_id=session.tenant_id,
-            decision=outcome.outcome,
+            decision=verdict.outcome.value,
             reasons=codes,
-            scores={} if result is None else {"score": round(result.score, 4)},
+            scores=verdict.scores(),
             model_versions=models,
             threshold=assurance["threshold"],
             fmr_target=assurance["fmr_target"],
@@ -449,19 +571,11 @@ class VerificationService:
             now=now,
             tenant_id=session.tenant_id,
             session_id=session.id,
-            data={"decision": outcome.outcome, "reasons": codes},
+            data={"decision": verdict.outcome.value, "reasons": codes},
         )
         db.flush()
         self.templates.drop(session.id)
         for code in codes:
-            self.metrics.decisions.labels(decision=outcome.outcome, reason=code).inc()
-        _log.info("session %s decided %s %s", session.id, outcome.outcome, ",".join(codes))
+            self.metrics.decisions.labels(decision=verdict.outcome.value, reason=code).inc()
+        _log.info("session %s decided %s %s", session.id, verdict.outcome.value, ",".join(codes))
         return decision
-
-    def _model_versions(self, result: CompareResult | None) -> list[str]:
-        if result is None:
-            return []
-        comparer = self._comparer()
-        detector = getattr(comparer.analyzer.detector, "model_id", None)
-        models = sorted(result.details.cosines)
-        return ([detector] if isinstance(detector, str) else []) + models

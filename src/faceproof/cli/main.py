@@ -73,9 +73,11 @@ def _parser() -> argparse.ArgumentParser:
 
     # Each domain registers its own commands; each sets `handler` like the ones above.
     from faceproof.cli import liveness, service
+    from faceproof.cli import verify as verify_cli
 
     liveness.add_parsers(sub)
     service.add_parsers(sub)
+    verify_cli.add_parsers(sub)
     return parser
 
 
