@@ -1,0 +1,192 @@
+"""Photo in, `DocumentRead` out: locate -> classify -> rectify -> read -> validate -> portrait.
+
+What is read today (see docs/documents.md for the plan):
+
+- **type**, from the printed title: the top band of the card rectified to ID-1 is read with
+  Tesseract `kor+eng` (light flattened and trimmed to the ink; then the whole band) and
+  matched against keywords (주민등록 / 운전면허 / 외국인, 영주 / 유공자 / 장애인); failing
+  that, the top band of a TD3 rectification is read and matched against 여권 / PASSPORT.
+  No keyword: `document_type_unknown`.
+- **number**, from its region with a character whitelist (`ocr.read_number`); on Korean cards
+  `birth_date` and `sex` are derived from the registration number.
+- **name_ko**, **name_latin** (residence card), **nationality** (residence card),
+  **issue_date**, **expiry_date**, **license_number**, and the passport's **birth_date** and
+  **sex**, from their regions (`ocr.read_fields`); so the date rules (`document_expired`,
+  `issue_date_in_future`) and the licence-number rule run on a photo.
+- **sharpness** first: variance of the Laplacian of the rectified card; below
+  `MIN_SHARPNESS` the read stops with `DocumentError(card_blurry)`.
+- **portrait**: the box from the layout, cut out of the photo at full resolution and checked
+  for a face when a detector is given.
+- **issuer** (Korean cards, when an `IssuerCheck` is given): name, number and issue date (or
+  licence number) are sent to the issuer; its answer is one more check (`issuer_*`).
+
+Not read yet: address, issuer, licence class, the passport's Latin name, nationality and MRZ;
+a required field that is not read makes its `field_*` check report `field_unreadable`.
+Regions and title positions are those of faceproof's specimen generator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from faceproof.documents.checks import validate_document
+from faceproof.documents.errors import DocumentError
+from faceproof.documents.issuer import IssuerCheck, IssuerQuery
+from faceproof.documents.locate import (
+    ID1_SIZE,
+    MIN_SHARPNESS,
+    TD3_SIZE,
+    CardQuad,
+    Corners,
+    locate_card,
+    rectify,
+    sharpness,
+)
+from faceproof.documents.ocr import (
+    OcrEngine,
+    flatten_light,
+    read_fields,
+    read_number,
+    trim_to_ink,
+)
+from faceproof.documents.portrait import check_portrait, cut_portrait
+from faceproof.documents.types import Check, DocumentRead, DocumentType, PortraitBox
+from faceproof.documents.validators import parse_registration_number
+from faceproof.faces.detector import FaceDetector
+from faceproof.reasons import ReasonCode
+
+__all__ = ["PORTRAIT_BOXES", "ReadResult", "classify", "read_document"]
+
+_KEYWORDS: Final = (
+    ("주민등록", DocumentType.KR_RESIDENT_CARD),
+    ("운전면허", DocumentType.KR_DRIVER_LICENSE),
+    ("면허", DocumentType.KR_DRIVER_LICENSE),
+    ("외국인", DocumentType.KR_RESIDENCE_CARD),
+    ("영주", DocumentType.KR_RESIDENCE_CARD),
+    ("유공자", DocumentType.KR_MERIT_CARD),
+    ("장애인", DocumentType.KR_DISABILITY_CARD),
+)
+_ID1_TITLE_BAND: Final = (20, 34, 760, 112)  # left of the "견본 SPECIMEN" mark
+_TD3_TITLE_BAND: Final = (20, 10, 1000, 70)
+#: Portrait boxes of the specimen layout, in the rectified card.
+PORTRAIT_BOXES: Final[dict[DocumentType, PortraitBox]] = {
+    DocumentType.KR_RESIDENT_CARD: PortraitBox(730, 150, 230, 296),
+    DocumentType.KR_DRIVER_LICENSE: PortraitBox(50, 150, 230, 296),
+    DocumentType.KR_RESIDENCE_CARD: PortraitBox(50, 150, 230, 296),
+    DocumentType.KR_MERIT_CARD: PortraitBox(730, 150, 230, 296),
+    DocumentType.KR_DISABILITY_CARD: PortraitBox(50, 150, 230, 296),
+    DocumentType.PASSPORT: PortraitBox(40, 110, 250, 320),
+}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ReadResult:
+    """The validated read plus, in memory only, the rectified card and the portrait pixels."""
+
+    document: DocumentRead
+    corners: tuple[tuple[float, float], ...]
+    card: npt.NDArray[np.uint8] = field(repr=False)
+    portrait: npt.NDArray[np.uint8] = field(repr=False)
+
+
+def _titles(
+    card: npt.NDArray[np.uint8], band: tuple[int, int, int, int], ocr: OcrEngine
+) -> Iterator[str]:
+    """The title band trimmed to its ink, then (if the caller needs more) the whole band."""
+    crop = Image.fromarray(card).crop(band)
+    yield ocr.read_line(trim_to_ink(crop)).replace(" ", "")
+    yield ocr.read_line(flatten_light(crop)).replace(" ", "")
+
+
+def classify(
+    photo: npt.NDArray[np.uint8], quad: CardQuad, kor: OcrEngine
+) -> tuple[DocumentType, npt.NDArray[np.uint8], Corners]:
+    """The type, the card rectified to its format and its corners, or `document_type_unknown`.
+
+    Tries the card as located, then turned by 180 degrees (an upside-down card): the corners
+    returned are those of the upright card.
+    """
+    c = quad.corners
+    for corners in (c, (c[2], c[3], c[0], c[1])):
+        card = rectify(photo, corners, size=ID1_SIZE)
+        for title in _titles(card, _ID1_TITLE_BAND, kor):
+            for keyword, doc_type in _KEYWORDS:
+                if keyword in title:
+                    return doc_type, card, corners
+        page = rectify(photo, corners, size=TD3_SIZE)
+        for title in _titles(page, _TD3_TITLE_BAND, kor):
+            if "여권" in title or "PASSPORT" in title.upper():
+                return DocumentType.PASSPORT, page, corners
+    raise DocumentError(ReasonCode.DOCUMENT_TYPE_UNKNOWN, "no known document title was read")
+
+
+def _ask_issuer(issuer: IssuerCheck, doc_type: DocumentType, fields: Mapping[str, str]) -> Check:
+    name = fields.get("name_ko") or fields.get("name_latin") or ""
+    key = fields.get("license_number") if doc_type is DocumentType.KR_DRIVER_LICENSE else None
+    number = fields.get("number", "")
+    if not name or not (key or number):
+        return Check(
+            "issuer",
+            False,
+            ReasonCode.ISSUER_UNAVAILABLE,
+            "the fields the issuer needs were not read",
+        )
+    query = IssuerQuery(
+        doc_type,
+        name,
+        number=number,
+        issue_date="" if key else fields.get("issue_date", ""),
+        license_number=key or "",
+    )
+    return issuer.check(query)
+
+
+def read_document(
+    photo: npt.NDArray[np.uint8],
+    *,
+    today: date,
+    kor: OcrEngine,
+    eng: OcrEngine,
+    detector: FaceDetector | None = None,
+    issuer: IssuerCheck | None = None,
+) -> ReadResult:
+    """Read one card photo (RGB). `kor` is a `kor+eng` engine, `eng` an `eng` engine."""
+    quad = locate_card(photo)
+    sharp = sharpness(rectify(photo, quad.corners, size=ID1_SIZE))
+    if sharp < MIN_SHARPNESS:
+        raise DocumentError(
+            ReasonCode.CARD_BLURRY, f"card sharpness {sharp:.1f} is below {MIN_SHARPNESS:.0f}"
+        )
+    doc_type, card, corners = classify(photo, quad, kor)
+    fields: dict[str, str] = {}
+    with suppress(DocumentError):  # an unread number is reported by the field_number check
+        fields["number"] = read_number(card, doc_type, eng)
+    fields |= read_fields(card, doc_type, kor=kor, eng=eng)
+    if doc_type is not DocumentType.PASSPORT and "number" in fields:
+        try:
+            rrn = parse_registration_number(fields["number"], today=today)
+        except DocumentError:
+            pass  # reported by the rrn_format check
+        else:
+            fields["birth_date"] = rrn.birth_date.isoformat()
+            fields["sex"] = rrn.sex
+    box = PORTRAIT_BOXES[doc_type]
+    size = TD3_SIZE if doc_type is DocumentType.PASSPORT else ID1_SIZE
+    portrait = cut_portrait(photo, corners, box, size)
+    read = validate_document(doc_type, fields, today=today, portrait=box)
+    extra: tuple[Check, ...] = ()
+    if detector is not None:
+        extra += check_portrait(portrait, detector).checks
+    if issuer is not None and doc_type is not DocumentType.PASSPORT:
+        extra += (_ask_issuer(issuer, doc_type, read.fields),)
+    if extra:
+        read = DocumentRead(read.type, read.fields, read.checks + extra, read.portrait)
+    return ReadResult(read, corners, card, portrait)
