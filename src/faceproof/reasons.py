@@ -114,6 +114,15 @@ class ReasonCode(StrEnum):
     LIVENESS_NOT_PERFORMED = "liveness_not_performed"
     DOCUMENT_NOT_VERIFIED = "document_not_verified"
 
+    # Policy (policy/)
+    POLICY_ALLOWED = "policy_allowed"
+    POLICY_LINE_LIMIT = "policy_line_limit"
+    POLICY_BLOCKED = "policy_blocked"
+    POLICY_BARRED = "policy_barred"
+    POLICY_POSSIBLE_STOLEN_CARD = "policy_possible_stolen_card"
+    POLICY_STORE_VELOCITY = "policy_store_velocity"
+    POLICY_INVALID = "policy_invalid"
+
 
 @dataclass(frozen=True, slots=True)
 class _Text:
@@ -527,6 +536,44 @@ _CATALOG: dict[ReasonCode, _Text] = {
         Severity.WARNING,
         "The ID document itself was not verified, so a face match goes to review, never pass.",
         "신분증 자체를 확인하지 않아 얼굴이 일치해도 통과가 아닌 검토로 넘깁니다.",
+    ),
+    # --- Policy (policy/)
+    ReasonCode.POLICY_ALLOWED: _Text(
+        Severity.INFO,
+        "Subscription rules allow a new line for this person.",
+        "가입 규정상 이 사람의 신규 회선 개통이 가능합니다.",
+    ),
+    ReasonCode.POLICY_LINE_LIMIT: _Text(
+        Severity.REJECT,
+        "This person has reached the limit of new lines across all carriers for this period.",
+        "이 기간 동안 모든 통신사를 합한 신규 회선 개통 한도에 도달했습니다.",
+    ),
+    ReasonCode.POLICY_BLOCKED: _Text(
+        Severity.REJECT,
+        "The holder has blocked new subscriptions in their name.",
+        "명의자가 본인 명의의 신규 가입을 차단해 두었습니다.",
+    ),
+    ReasonCode.POLICY_BARRED: _Text(
+        Severity.REJECT,
+        "This identity is barred from new lines after a confirmed fraud case.",
+        "확인된 사기 사건으로 이 명의의 신규 회선 개통이 제한되어 있습니다.",
+    ),
+    ReasonCode.POLICY_POSSIBLE_STOLEN_CARD: _Text(
+        Severity.WARNING,
+        "Repeated failed face checks with this ID at several stores or carriers: review required.",
+        "여러 매장 또는 통신사에서 이 신분증으로 얼굴 확인이 반복 실패하여 검토가 필요합니다.",
+    ),
+    ReasonCode.POLICY_STORE_VELOCITY: _Text(
+        Severity.WARNING,
+        "This store opened unusually many lines, or saw many failed checks, in the last hour: "
+        "review required.",
+        "이 매장에서 최근 1시간 동안 비정상적으로 많은 개통 또는 확인 실패가 있어 "
+        "검토가 필요합니다.",
+    ),
+    ReasonCode.POLICY_INVALID: _Text(
+        Severity.REJECT,
+        "The policy rules file is invalid.",
+        "가입 규정 파일이 올바르지 않습니다.",
     ),
 }
 
