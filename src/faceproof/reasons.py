@@ -122,6 +122,7 @@ class ReasonCode(StrEnum):
     POLICY_POSSIBLE_STOLEN_CARD = "policy_possible_stolen_card"
     POLICY_STORE_VELOCITY = "policy_store_velocity"
     POLICY_INVALID = "policy_invalid"
+    REGISTRY_UNAVAILABLE = "registry_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -574,6 +575,11 @@ _CATALOG: dict[ReasonCode, _Text] = {
         Severity.REJECT,
         "The policy rules file is invalid.",
         "가입 규정 파일이 올바르지 않습니다.",
+    ),
+    ReasonCode.REGISTRY_UNAVAILABLE: _Text(
+        Severity.WARNING,
+        "The cross-carrier line registry is unavailable; the case goes to review.",
+        "통신사 공동 회선 등록부를 조회할 수 없어 검토로 넘깁니다.",
     ),
 }
 

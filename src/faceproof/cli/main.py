@@ -72,11 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     verify.set_defaults(handler=_eval_verify)
 
     # Each domain registers its own commands; each sets `handler` like the ones above.
-    from faceproof.cli import documents, liveness, service
+    from faceproof.cli import documents, liveness, policy, service
     from faceproof.cli import verify as verify_cli
 
     documents.add_parsers(sub)
     liveness.add_parsers(sub)
+    policy.add_parsers(sub)
     service.add_parsers(sub)
     verify_cli.add_parsers(sub)
     return parser
