@@ -123,6 +123,7 @@ class ReasonCode(StrEnum):
     POLICY_STORE_VELOCITY = "policy_store_velocity"
     POLICY_INVALID = "policy_invalid"
     REGISTRY_UNAVAILABLE = "registry_unavailable"
+    ALERT_NOT_SENT = "alert_not_sent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -580,6 +581,11 @@ _CATALOG: dict[ReasonCode, _Text] = {
         Severity.WARNING,
         "The cross-carrier line registry is unavailable; the case goes to review.",
         "통신사 공동 회선 등록부를 조회할 수 없어 검토로 넘깁니다.",
+    ),
+    ReasonCode.ALERT_NOT_SENT: _Text(
+        Severity.WARNING,
+        "The new-line alert could not be sent; it will be retried.",
+        "신규 개통 알림을 보내지 못해 다시 시도합니다.",
     ),
 }
 

@@ -1,4 +1,4 @@
-"""Line registry commands: `faceproof registry serve` and `faceproof registry carriers create`."""
+"""Policy commands: `faceproof registry serve|carriers create` and `faceproof outbox`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,33 @@ def add_parsers(subparsers: Any) -> None:
     )
     _storage_options(create)
     create.set_defaults(handler=_create_carrier)
+    _add_outbox(subparsers)
+
+
+def _add_outbox(subparsers: Any) -> None:
+    data = os.environ.get("FACEPROOF_DATA_DIR", "faceproof-data")
+    outbox = subparsers.add_parser("outbox", help="read the development outbox of new-line alerts")
+    outbox.add_argument(
+        "--path", default=os.environ.get("FACEPROOF_OUTBOX", f"{data}/outbox.jsonl")
+    )
+    outbox.add_argument("--json", action="store_true", help="one JSON object per alert")
+    outbox.set_defaults(handler=_outbox)
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    from faceproof.policy.alerts import read_outbox
+
+    alerts = read_outbox(args.path)
+    for alert in alerts:
+        if args.json:
+            print(json.dumps(alert, ensure_ascii=False))
+        else:
+            print(f"to {alert['recipient']} ({alert['opened_on']}, {alert['carrier']})")
+            print(f"  {alert['message_ko']}")
+            print(f"  {alert['message_en']}")
+    if not alerts and not args.json:
+        print("the outbox is empty")
+    return EXIT_OK
 
 
 def _storage_options(parser: argparse.ArgumentParser) -> None:
