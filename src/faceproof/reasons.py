@@ -125,6 +125,20 @@ class ReasonCode(StrEnum):
     REGISTRY_UNAVAILABLE = "registry_unavailable"
     ALERT_NOT_SENT = "alert_not_sent"
 
+    # Alternatives (alternatives/)
+    MOBILE_ID_VERIFIED = "mobile_id_verified"
+    MOBILE_ID_INVALID = "mobile_id_invalid"
+    MOBILE_ID_UNTRUSTED_ISSUER = "mobile_id_untrusted_issuer"
+    MOBILE_ID_EXPIRED = "mobile_id_expired"
+    MOBILE_ID_REVOKED = "mobile_id_revoked"
+    MOBILE_ID_NONCE_MISMATCH = "mobile_id_nonce_mismatch"
+    MOBILE_ID_HOLDER_BINDING = "mobile_id_holder_binding"
+    MOBILE_ID_CLOCK_SKEW = "mobile_id_clock_skew"
+    MOBILE_ID_MISSING_CLAIMS = "mobile_id_missing_claims"
+    MANUAL_CHECK_RECORDED = "manual_check_recorded"
+    MANUAL_ABSTRACT_NOT_SAME_DAY = "manual_abstract_not_same_day"
+    MANUAL_CHECK_INVALID = "manual_check_invalid"
+
 
 @dataclass(frozen=True, slots=True)
 class _Text:
@@ -586,6 +600,67 @@ _CATALOG: dict[ReasonCode, _Text] = {
         Severity.WARNING,
         "The new-line alert could not be sent; it will be retried.",
         "신규 개통 알림을 보내지 못해 다시 시도합니다.",
+    ),
+    # --- Alternatives (alternatives/)
+    ReasonCode.MOBILE_ID_VERIFIED: _Text(
+        Severity.INFO,
+        "The government mobile ID was verified; no face data was used.",
+        "모바일 신분증을 확인했습니다. 얼굴 정보는 사용하지 않았습니다.",
+    ),
+    ReasonCode.MOBILE_ID_INVALID: _Text(
+        Severity.REJECT,
+        "The mobile ID presentation is malformed or its signature is not valid.",
+        "모바일 신분증 제시 정보의 형식이나 서명이 올바르지 않습니다.",
+    ),
+    ReasonCode.MOBILE_ID_UNTRUSTED_ISSUER: _Text(
+        Severity.REJECT,
+        "The mobile ID was issued by an issuer that is not on the trust list.",
+        "신뢰 목록에 없는 발급기관의 모바일 신분증입니다.",
+    ),
+    ReasonCode.MOBILE_ID_EXPIRED: _Text(
+        Severity.REJECT,
+        "The mobile ID credential has expired.",
+        "모바일 신분증의 유효기간이 지났습니다.",
+    ),
+    ReasonCode.MOBILE_ID_REVOKED: _Text(
+        Severity.REJECT,
+        "The mobile ID credential has been revoked.",
+        "폐지된 모바일 신분증입니다.",
+    ),
+    ReasonCode.MOBILE_ID_NONCE_MISMATCH: _Text(
+        Severity.REJECT,
+        "The presentation was not made for this session (nonce or audience differs).",
+        "이 세션을 위해 제시된 정보가 아닙니다(일회용 값 또는 대상 불일치).",
+    ),
+    ReasonCode.MOBILE_ID_HOLDER_BINDING: _Text(
+        Severity.REJECT,
+        "The presentation was not signed by the credential's holder.",
+        "모바일 신분증 소지자가 서명한 제시 정보가 아닙니다.",
+    ),
+    ReasonCode.MOBILE_ID_CLOCK_SKEW: _Text(
+        Severity.REJECT,
+        "The presentation's time is too far from the server's clock.",
+        "제시 정보의 시각이 서버 시각과 너무 다릅니다.",
+    ),
+    ReasonCode.MOBILE_ID_MISSING_CLAIMS: _Text(
+        Severity.REJECT,
+        "The presentation does not disclose the name, birth date and number.",
+        "이름, 생년월일, 등록번호가 제시되지 않았습니다.",
+    ),
+    ReasonCode.MANUAL_CHECK_RECORDED: _Text(
+        Severity.INFO,
+        "A clerk checked a same-day resident-registration abstract; no face data was used.",
+        "직원이 당일 발급된 주민등록표 초본을 확인했습니다. 얼굴 정보는 사용하지 않았습니다.",
+    ),
+    ReasonCode.MANUAL_ABSTRACT_NOT_SAME_DAY: _Text(
+        Severity.REJECT,
+        "The resident-registration abstract was not issued today.",
+        "주민등록표 초본이 오늘 발급된 것이 아닙니다.",
+    ),
+    ReasonCode.MANUAL_CHECK_INVALID: _Text(
+        Severity.REJECT,
+        "The manual check record is incomplete or malformed.",
+        "직원 확인 기록이 불완전하거나 형식이 올바르지 않습니다.",
     ),
 }
 
