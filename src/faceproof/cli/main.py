@@ -72,9 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     verify.set_defaults(handler=_eval_verify)
 
     # Each domain registers its own commands; each sets `handler` like the ones above.
-    from faceproof.cli import documents, liveness, policy, service
+    from faceproof.cli import alternatives, documents, liveness, policy, service
     from faceproof.cli import verify as verify_cli
 
+    alternatives.add_parsers(sub)
     documents.add_parsers(sub)
     liveness.add_parsers(sub)
     policy.add_parsers(sub)
