@@ -14,8 +14,9 @@ import struct
 import subprocess
 import sys
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -350,3 +351,101 @@ def print_attack_mp4(scene_kit: Any) -> bytes:
     from faceproof.liveness.synthetic import attack_clip
 
     return encode_clip(attack_clip(scene_kit, "print_tilt", seed=5, seconds=5.0))
+
+
+# --- ID card specimens (documents/ specimen generator, the example portrait) ----------------
+
+#: The API tests' clock (test_api.T0, 2026-05-01 09:00 UTC) is this date in Korea; the offline
+#: CLI tests pass it as `--today`.
+CARD_TODAY = date(2026, 5, 1)
+
+
+@dataclass(frozen=True)
+class Card:
+    """A photographed specimen card as JPEG bytes and its ground truth (synthetic data; the raw
+    number is here only so that tests can look for it where it must never be)."""
+
+    jpeg: bytes
+    type: str
+    fields: dict[str, str]
+
+    def registry_entry(self, status: str = "valid") -> dict[str, str]:
+        """The card as the issuer simulator's registry holds it."""
+        keys = ("number", "issue_date", "license_number")
+        return {
+            "type": self.type,
+            "name": self.fields["name_ko"],
+            "status": status,
+            **{k: self.fields[k] for k in keys if k in self.fields},
+        }
+
+
+def make_card(
+    doc_type: str = "kr_resident_card",
+    *,
+    seed: int = 3,
+    expired: bool = False,
+    today: date = CARD_TODAY,
+    quality: int = 85,
+) -> Card:
+    from faceproof.documents import DocumentType
+    from faceproof.documents.specimen import photograph, render_specimen
+    from faceproof.examples import example_portrait
+
+    spec = render_specimen(
+        DocumentType(doc_type),
+        seed=seed,
+        today=today,
+        portrait=example_portrait(),
+        expired=expired,
+    )
+    photo = photograph(spec, seed=seed)
+    return Card(encode(photo.image, "JPEG", quality=quality), doc_type, dict(spec.fields))
+
+
+@pytest.fixture(scope="session")
+def card() -> Card:
+    """A resident registration card (주민등록증) with the example portrait, photographed."""
+    return make_card()
+
+
+@pytest.fixture(scope="session")
+def expired_card() -> Card:
+    """A driver's licence whose expiry date lies before CARD_TODAY."""
+    return make_card("kr_driver_license", seed=4, expired=True)
+
+
+@dataclass
+class IssuerSim:
+    """The issuer (진위확인) simulator running on loopback; `stop()` makes it unreachable."""
+
+    url: str
+    server: Any
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+
+IssuerFactory = Callable[[list[dict[str, str]]], IssuerSim]
+
+
+@pytest.fixture
+def issuer_sim() -> Iterator[IssuerFactory]:
+    """Start the simulator with registry entries (`Card.registry_entry`); stopped at teardown."""
+    from faceproof.documents.issuer import IssuerRegistry, make_server, serve_in_thread
+
+    started: list[IssuerSim] = []
+
+    def start(cards: list[dict[str, str]]) -> IssuerSim:
+        server = make_server(IssuerRegistry.from_json({"cards": cards}))
+        serve_in_thread(server)
+        sim = IssuerSim(f"http://127.0.0.1:{server.server_address[1]}", server)
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()

@@ -2,8 +2,10 @@
 cases, and the no-retention scan. Flows run on SQLite, and on PostgreSQL when
 FACEPROOF_TEST_POSTGRES_URL is set (see test_storage.py).
 
-Images come from the public-domain example portrait (conftest `images`): the JPEG portrait is the
-"card", the mirrored, relit, re-compressed copy the genuine "selfie".
+The card is a photographed specimen (conftest `card`: documents/ specimen generator around the
+public-domain example portrait); the mirrored, relit, re-compressed portrait is the genuine
+"selfie" (conftest `images`). The document paths with the issuer simulator are in
+test_api_documents.py.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from pydantic import ValidationError
 from sqlalchemy import String, Text, select
 from sqlalchemy import inspect as sa_inspect
 
-from conftest import CHALLENGE_SEED, Images, longest_number_list
+from conftest import CHALLENGE_SEED, Card, Images, IssuerFactory, longest_number_list
 from faceproof.api import create_app
 from faceproof.comparison import FaceComparer
+from faceproof.documents import pseudonymise
 from faceproof.errors import FaceproofError
 from faceproof.privacy.receipts import ReceiptSigner, verify_receipt
 from faceproof.settings import Settings
@@ -152,7 +155,7 @@ def _consent(env: Env, path: str, choice: str = "accept") -> Any:
 # --- the flow -----------------------------------------------------------------------------------
 
 
-def test_genuine_flow_gives_review_never_pass(env: Env, images: Images) -> None:
+def test_genuine_selfie_flow_gives_review(env: Env, images: Images, card: Card) -> None:
     session = env.new_session(channel="online", purpose="port_in", locale="en-US")
     assert session["state"] == "awaiting_consent"
     assert session["attempts_limit"] == 3
@@ -160,9 +163,12 @@ def test_genuine_flow_gives_review_never_pass(env: Env, images: Images) -> None:
     path = env.capture_path(session)
 
     assert _consent(env, path).json()["state"] == "awaiting_document"
-    doc = env.upload(f"{path}/document", images.jpeg)
+    doc = env.upload(f"{path}/document", card.jpeg)
     assert doc.status_code == 200, doc.text
     assert doc.json()["state"] == "awaiting_selfie"
+    assert doc.json()["outcome"] == "document_accepted"
+    assert doc.json()["document"]["status"] == "verified"  # no issuer configured here
+    assert doc.json()["document"]["type"] == "kr_resident_card"
 
     selfie = env.upload(f"{path}/selfie", images.example_b)
     assert selfie.status_code == 200, selfie.text
@@ -193,7 +199,19 @@ def test_genuine_flow_gives_review_never_pass(env: Env, images: Images) -> None:
     assert assurance["fmr_target"] > 0
     assert isinstance(assurance["threshold"], float)
     assert assurance["liveness_checks"] == []
-    assert claims["subject"] is None
+    assert assurance["document_status"] == "verified"
+    assert assurance["document_type"] == "kr_resident_card"
+    checks = {c["name"]: c for c in assurance["document_checks"]}
+    assert checks["field_number"] == {
+        "name": "field_number",
+        "passed": True,
+        "code": "field_unreadable",
+    }
+    assert checks["portrait_face"]["passed"] is True
+    assert "issuer" not in checks  # not configured
+    key = env.settings.pseudonym_secret()
+    assert claims["subject"] == pseudonymise(card.fields["number"], key)
+    assert card.fields["number"] not in json.dumps(claims, ensure_ascii=False)
 
     # The flow is over: the token is spent.
     assert_problem(env.upload(f"{path}/selfie", images.example_b), 409, "token_replayed")
@@ -223,11 +241,13 @@ def test_consent_declined_routes_to_alternative(env: Env) -> None:
     assert claims["decision"] == "alternative_required"
 
 
-def test_attempts_exhausted_after_three_unusable_selfies(env: Env, images: Images) -> None:
+def test_attempts_exhausted_after_three_unusable_selfies(
+    env: Env, images: Images, card: Card
+) -> None:
     session = env.new_session()
     path = env.capture_path(session)
     _consent(env, path)
-    assert env.upload(f"{path}/document", images.jpeg).status_code == 200
+    assert env.upload(f"{path}/document", card.jpeg).status_code == 200
     outcomes = []
     for _ in range(3):
         r = env.upload(f"{path}/selfie", images.flat_grey, "image/png")
@@ -241,12 +261,12 @@ def test_attempts_exhausted_after_three_unusable_selfies(env: Env, images: Image
     assert_problem(env.upload(f"{path}/selfie", images.example_b), 409, "token_replayed")
 
 
-def test_concurrent_selfies_decide_once(env: Env, images: Images) -> None:
+def test_concurrent_selfies_decide_once(env: Env, images: Images, card: Card) -> None:
     session = env.new_session()
     path = env.capture_path(session)
     token = path.split("/")[3]
     _consent(env, path)
-    assert env.upload(f"{path}/document", images.jpeg).status_code == 200
+    assert env.upload(f"{path}/document", card.jpeg).status_code == 200
     service = env.client.app.state.service  # type: ignore[attr-defined]
 
     def attempt(_: int) -> Any:
@@ -296,31 +316,37 @@ def test_tenant_isolation(sqlite_env: Env) -> None:
     assert_problem(r, 404, "session_not_found")
 
 
-def test_capture_token_wrong_expired(sqlite_env: Env, images: Images) -> None:
+def test_capture_token_wrong_expired(sqlite_env: Env, images: Images, card: Card) -> None:
     env = sqlite_env
     assert_problem(_consent(env, "/v1/capture/not-a-token"), 404, "token_invalid")
     session = env.new_session()
     path = env.capture_path(session)
     env.clock.advance(env.settings.capture_token_ttl_seconds + 1)
     assert_problem(_consent(env, path), 410, "token_expired")
-    assert_problem(env.upload(f"{path}/document", images.jpeg), 410, "token_expired")
+    assert_problem(env.upload(f"{path}/document", card.jpeg), 410, "token_expired")
 
 
-def test_steps_out_of_order(sqlite_env: Env, images: Images) -> None:
+def test_steps_out_of_order(sqlite_env: Env, images: Images, card: Card) -> None:
     env = sqlite_env
-    path = env.capture_path(env.new_session())
-    assert_problem(env.upload(f"{path}/document", images.jpeg), 409, "consent_required")
+    session = env.new_session()
+    path = env.capture_path(session)
+    assert_problem(env.upload(f"{path}/document", card.jpeg), 409, "consent_required")
     assert_problem(env.upload(f"{path}/selfie", images.jpeg), 409, "consent_required")
     _consent(env, path)
     assert_problem(_consent(env, path), 409, "session_state")
     assert_problem(env.upload(f"{path}/selfie", images.jpeg), 409, "session_state")
+    # A photo that is not a card: the applicant retakes it (422, no attempt used, state unchanged).
     body = assert_problem(
-        env.upload(f"{path}/document", images.flat_grey, "image/png"), 422, "face_not_found"
+        env.upload(f"{path}/document", images.flat_grey, "image/png"), 422, "card_not_found"
     )
     assert body["message_ko"]
+    # A face photo: the reader sees an object touching the frame's edges, not a whole card.
+    assert_problem(env.upload(f"{path}/document", images.jpeg), 422, "card_cut_off")
+    step = env.client.get(f"/v1/sessions/{session['id']}", headers=env.auth("reader")).json()
+    assert (step["state"], step["attempts_used"]) == ("awaiting_document", 0)
 
 
-def test_upload_limits_and_types(sqlite_env: Env, images: Images) -> None:
+def test_upload_limits_and_types(sqlite_env: Env, images: Images, card: Card) -> None:
     env = sqlite_env
     path = env.capture_path(env.new_session())
     _consent(env, path)
@@ -355,7 +381,7 @@ def test_upload_limits_and_types(sqlite_env: Env, images: Images) -> None:
     r = env.client.post(f"{path}/document", files={"other": ("a.jpg", images.jpeg, "image/jpeg")})
     assert_problem(r, 422, "malformed_request")
     # The session is unharmed by the refused uploads.
-    assert env.upload(f"{path}/document", images.jpeg).status_code == 200
+    assert env.upload(f"{path}/document", card.jpeg).status_code == 200
 
 
 def test_malformed_json_and_validation(sqlite_env: Env) -> None:
@@ -381,7 +407,7 @@ def test_malformed_json_and_validation(sqlite_env: Env) -> None:
     assert_problem(env.client.get("/v1/nothing-here"), 404, "malformed_request")
 
 
-def test_unexpected_error_is_bare_500(tmp_path: Path, images: Images) -> None:
+def test_unexpected_error_is_bare_500(tmp_path: Path, images: Images, card: Card) -> None:
     class Broken:
         def template(self, image: bytes) -> Any:
             raise RuntimeError("secret internal detail /etc/passwd")
@@ -391,7 +417,7 @@ def test_unexpected_error_is_bare_500(tmp_path: Path, images: Images) -> None:
     ):
         path = env.capture_path(env.new_session())
         _consent(env, path)
-        r = env.upload(f"{path}/document", images.jpeg)
+        r = env.upload(f"{path}/document", card.jpeg)
         body = assert_problem(r, 500, "internal_error")
         assert "secret" not in r.text
         assert "RuntimeError" not in r.text
@@ -538,40 +564,70 @@ def test_no_biometric_retention(
     liveness_engine: Any,
     head_turn_mp4: bytes,
     images: Images,
+    card: Card,
+    expired_card: Card,
+    issuer_sim: IssuerFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     before = _tmp_snapshot()
-    uploads = [images.jpeg, images.example_b, images.flat_grey, head_turn_mp4]
+    uploads = [card.jpeg, expired_card.jpeg, images.example_b, images.flat_grey, head_turn_mp4]
+    responses: list[str] = []  # every response body of the flows, problem details included
     assert b"ftypisom" in head_turn_mp4[:32]
+
+    def kept(response: Any) -> Any:
+        responses.append(response.text)
+        return response
+
+    # The issuer check runs too (the numbers travel to it; DEBUG logs of httpx are captured).
+    sim = issuer_sim([card.registry_entry("valid"), expired_card.registry_entry("valid")])
     for env in _make_env(
-        tmp_path, database_url("sqlite", tmp_path), comparer, liveness=liveness_engine
+        tmp_path,
+        database_url("sqlite", tmp_path),
+        comparer,
+        liveness=liveness_engine,
+        issuer_url=sim.url,
     ):
-        # Four full flows: genuine with a liveness clip; genuine selfie; exhausted attempts;
-        # declined consent.
+        # Five full flows: genuine with a liveness clip (pass); genuine selfie (review); a photo
+        # that is not a card, then exhausted attempts; an expired card (fail); declined consent.
         service = env.client.app.state.service  # type: ignore[attr-defined]
         service.challenges.rng = random.Random(CHALLENGE_SEED)
         path = env.capture_path(env.new_session())
-        _consent(env, path)
-        env.upload(f"{path}/document", images.jpeg)
-        spec = env.client.post(f"{path}/challenge").json()["challenge"]
+        kept(_consent(env, path))
+        kept(env.upload(f"{path}/document", card.jpeg))
+        spec = kept(env.client.post(f"{path}/challenge")).json()["challenge"]
         clip = env.client.post(
             f"{path}/clip",
             files={"clip": ("clip.mp4", head_turn_mp4, "video/mp4")},
             data={"challenge": spec},
         )
-        assert clip.json()["outcome"] == "review", clip.text
+        assert kept(clip).json()["outcome"] == "pass", clip.text
+        session = env.new_session()
+        path = env.capture_path(session)
+        kept(_consent(env, path))
+        kept(env.upload(f"{path}/document", card.jpeg))
+        assert kept(env.upload(f"{path}/selfie", images.example_b)).json()["outcome"] == "review"
+        kept(env.client.get(f"/v1/sessions/{session['id']}", headers=env.auth("reader")))
         path = env.capture_path(env.new_session())
-        _consent(env, path)
-        env.upload(f"{path}/document", images.jpeg)
-        assert env.upload(f"{path}/selfie", images.example_b).json()["outcome"] == "review"
-        path = env.capture_path(env.new_session())
-        _consent(env, path)
-        env.upload(f"{path}/document", images.example_b)
+        kept(_consent(env, path))
+        assert kept(env.upload(f"{path}/document", images.example_b)).status_code == 422
+        kept(env.upload(f"{path}/document", card.jpeg))
         for _ in range(3):
-            env.upload(f"{path}/selfie", images.flat_grey, "image/png")
-        _consent(env, env.capture_path(env.new_session()), "decline")
+            kept(env.upload(f"{path}/selfie", images.flat_grey, "image/png"))
+        path = env.capture_path(env.new_session())
+        kept(_consent(env, path))
+        assert kept(env.upload(f"{path}/document", expired_card.jpeg)).json()["outcome"] == "fail"
+        kept(env.upload(f"{path}/document", card.jpeg))  # 409 token_replayed: a problem
+        kept(_consent(env, env.capture_path(env.new_session()), "decline"))
         service = env.client.app.state.service  # type: ignore[attr-defined]
+        with service.db.session() as db:
+            receipts = [
+                verify_receipt(r, env.signer.jwks()) for r in db.scalars(select(Decision.receipt))
+            ]
+            stored_subjects = set(db.scalars(select(Decision.subject_id)))
+        assert len(receipts) == 5
+        key = env.settings.pseudonym_secret()
+        assert pseudonymise(card.fields["number"], key) in stored_subjects
         # Every text and JSON column of every table: no number list as long as an embedding.
         with service.db.session() as db:
             for table in Base.metadata.sorted_tables:
@@ -592,6 +648,19 @@ def test_no_biometric_retention(
             assert magic not in raw, f"{name} magic bytes in {db_file.name}"
         for data in uploads:
             assert data[200:264] not in raw
+    # No raw registration number (with or without its hyphen) in the database file, the logs,
+    # the receipts or any response (problem details included); the pseudonym only.
+    numbers = [
+        form
+        for c in (card, expired_card)
+        for form in (c.fields["number"], c.fields["number"].replace("-", ""))
+    ]
+    texts = [caplog.text, *responses, *(json.dumps(r, ensure_ascii=False) for r in receipts)]
+    for number in numbers:
+        for db_file in db_files:
+            assert number.encode() not in db_file.read_bytes(), db_file.name
+        for text in texts:
+            assert number not in text
     logs = caplog.text
     assert logs  # the flow did log something
     for name, magic in _MAGIC.items():

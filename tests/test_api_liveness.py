@@ -3,7 +3,8 @@
 Clips are generated from the public-domain example portrait (`faceproof.liveness.synthetic`) and
 encoded to MP4 in memory (conftest): a bona fide-like head performing the issued challenge, and
 a tilted print. The challenge issuer draws from a seeded RNG so that it asks for the actions the
-generated head performs (conftest CHALLENGE_SEED); its clock is the app's injected clock.
+generated head performs (conftest CHALLENGE_SEED); its clock is the app's injected clock. The
+card is a photographed specimen with the same portrait (conftest `card`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from conftest import CHALLENGE_ACTIONS, CHALLENGE_SEED, CHALLENGE_WINDOWS, Images
+from conftest import CHALLENGE_ACTIONS, CHALLENGE_SEED, CHALLENGE_WINDOWS, Card
 from faceproof.comparison import FaceComparer
 from faceproof.liveness import LivenessEngine
 from faceproof.privacy.receipts import verify_receipt
@@ -56,12 +57,12 @@ def sqlite_lenv(
     yield from _env(tmp_path, "sqlite", comparer, liveness_engine)
 
 
-def _ready(env: Env, images: Images) -> tuple[dict[str, Any], str]:
+def _ready(env: Env, card: Card) -> tuple[dict[str, Any], str]:
     """A session with consent given and the card uploaded: ready for a challenge."""
     session = env.new_session()
     path = env.capture_path(session)
     assert _consent(env, path).status_code == 200
-    assert env.upload(f"{path}/document", images.jpeg).status_code == 200
+    assert env.upload(f"{path}/document", card.jpeg).status_code == 200
     return session, path
 
 
@@ -80,10 +81,10 @@ def _clip(env: Env, path: str, spec: str, data: bytes, content_type: str = "vide
     )
 
 
-def test_live_head_turn_gives_review_document_not_verified(
-    lenv: Env, images: Images, head_turn_mp4: bytes
+def test_live_head_turn_and_a_verified_card_give_pass(
+    lenv: Env, card: Card, head_turn_mp4: bytes
 ) -> None:
-    session, path = _ready(lenv, images)
+    session, path = _ready(lenv, card)
     ch = _challenge(lenv, path)
     assert [a["action"] for a in ch["actions"]] == list(CHALLENGE_ACTIONS)
     assert [(a["start_s"], a["end_s"]) for a in ch["actions"]] == list(CHALLENGE_WINDOWS)
@@ -95,30 +96,31 @@ def test_live_head_turn_gives_review_document_not_verified(
     assert r.status_code == 200, r.text
     step = r.json()
     assert step["state"] == "completed"
-    assert step["outcome"] == "review"  # never an unverified pass
+    assert step["outcome"] == "pass"  # live, matched, the card verified (no issuer configured)
     reasons = step["decision"]["reasons"]
     assert "liveness_passed" in reasons
     assert "match_accepted" in reasons
-    assert "document_not_verified" in reasons
+    assert "document_not_verified" not in reasons
+    assert "issuer_confirmed" not in reasons  # no issuer check configured here
     assert "liveness_not_performed" not in reasons
     assert {m["code"] for m in step["decision"]["messages"]} == set(reasons)
 
     jwks = lenv.client.get("/.well-known/jwks.json").json()
     claims = verify_receipt(step["decision"]["receipt"], jwks)
-    assert claims["decision"] == "review"
+    assert claims["decision"] == "pass"
     assurance = claims["assurance"]
     checks = {c["name"]: c for c in assurance["liveness_checks"]}
     assert {"timing", "light", "continuity", "parallax", "challenge"} <= set(checks)
     assert all(c["passed"] for c in checks.values())
     assert assurance["liveness_score"] > 0.5
-    assert assurance["document_status"] == "not_verified"
+    assert assurance["document_status"] == "verified"
     assert "mediapipe-face-landmark" in assurance["models"]
     assert "sface-2021dec-int8bq" in assurance["models"]
     assert isinstance(assurance["score"], float)
     assert assurance["score"] >= assurance["threshold"]
 
     polled = lenv.client.get(f"/v1/sessions/{session['id']}", headers=lenv.auth("reader"))
-    assert [a["outcome"] for a in polled.json()["attempts"]] == ["review"]
+    assert [a["outcome"] for a in polled.json()["attempts"]] == ["pass"]
     service = lenv.client.app.state.service  # type: ignore[attr-defined]
     assert len(service.templates) == 0
     with service.db.session() as db:
@@ -130,10 +132,10 @@ def test_live_head_turn_gives_review_document_not_verified(
 
 
 def test_print_attack_is_retry_and_the_challenge_cannot_be_replayed(
-    sqlite_lenv: Env, images: Images, print_attack_mp4: bytes, head_turn_mp4: bytes
+    sqlite_lenv: Env, card: Card, print_attack_mp4: bytes, head_turn_mp4: bytes
 ) -> None:
     env = sqlite_lenv
-    _, path = _ready(env, images)
+    _, path = _ready(env, card)
     ch = _challenge(env, path)
     r = _clip(env, path, ch["challenge"], print_attack_mp4)
     assert r.status_code == 200, r.text
@@ -160,10 +162,10 @@ def test_print_attack_is_retry_and_the_challenge_cannot_be_replayed(
 
 
 def test_expired_challenge_is_410_and_costs_no_attempt(
-    sqlite_lenv: Env, images: Images, head_turn_mp4: bytes
+    sqlite_lenv: Env, card: Card, head_turn_mp4: bytes
 ) -> None:
     env = sqlite_lenv
-    session, path = _ready(env, images)
+    session, path = _ready(env, card)
     ch = _challenge(env, path)
     env.clock.advance(121)  # the challenge lives 120 s
     assert_problem(_clip(env, path, ch["challenge"], head_turn_mp4), 410, "challenge_expired")
@@ -172,11 +174,11 @@ def test_expired_challenge_is_410_and_costs_no_attempt(
 
 
 def test_foreign_or_tampered_challenge_is_unknown(
-    sqlite_lenv: Env, images: Images, head_turn_mp4: bytes
+    sqlite_lenv: Env, card: Card, head_turn_mp4: bytes
 ) -> None:
     env = sqlite_lenv
-    _, path_a = _ready(env, images)
-    _, path_b = _ready(env, images)
+    _, path_a = _ready(env, card)
+    _, path_b = _ready(env, card)
     spec_b = _challenge(env, path_b)["challenge"]
     assert_problem(_clip(env, path_a, spec_b, head_turn_mp4), 409, "challenge_unknown")
     spec_a = _challenge(env, path_a)["challenge"]
@@ -185,14 +187,14 @@ def test_foreign_or_tampered_challenge_is_unknown(
     assert_problem(_clip(env, path_a, "v1.garbage", head_turn_mp4), 409, "challenge_unknown")
 
 
-def test_clip_upload_checks(sqlite_lenv: Env, images: Images, head_turn_mp4: bytes) -> None:
+def test_clip_upload_checks(sqlite_lenv: Env, card: Card, head_turn_mp4: bytes) -> None:
     env = sqlite_lenv
     session = env.new_session()
     path = env.capture_path(session)
     assert_problem(env.client.post(f"{path}/challenge"), 409, "consent_required")
     _consent(env, path)
     assert_problem(env.client.post(f"{path}/challenge"), 409, "session_state")  # no card yet
-    env.upload(f"{path}/document", images.jpeg)
+    env.upload(f"{path}/document", card.jpeg)
     spec = _challenge(env, path)["challenge"]
 
     assert_problem(
@@ -229,7 +231,7 @@ def test_last_failed_clip_gives_alternative_required(
     tmp_path: Path,
     comparer: FaceComparer,
     liveness_engine: LivenessEngine,
-    images: Images,
+    card: Card,
     print_attack_mp4: bytes,
 ) -> None:
     for env in _make_env(
@@ -239,7 +241,7 @@ def test_last_failed_clip_gives_alternative_required(
         liveness=liveness_engine,
         attempts_limit=1,
     ):
-        _, path = _ready(env, images)
+        _, path = _ready(env, card)
         spec = _challenge(env, path)["challenge"]
         step = _clip(env, path, spec, print_attack_mp4).json()
         assert step["outcome"] == "alternative_required"

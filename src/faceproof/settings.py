@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     rate_limit_tenant_per_minute: int = Field(default=600, ge=0)  # 0: off
     rate_limit_client_per_minute: int = Field(default=120, ge=0)  # 0: off
     capture_origins: list[str] = []  # CORS: origins of the capture page (JSON list in env)
+    # Issuer genuineness check (진위확인): base URL of a service with the contract of
+    # documents/issuer.py (e.g. `faceproof document issuer-sim`); None: not configured.
+    issuer_url: str | None = None
+    issuer_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -1,6 +1,11 @@
 """The decision engine shared by the HTTP service and the offline `faceproof verify`.
 
-Two steps, kept apart so that the policy is a pure function:
+The card first: `read_card(photo, comparer, today=, kor=, eng=, issuer=, pseudonym_key=)` reads
+it with `documents.read_document` (the issuer asked when given), takes the face template from
+the card's cut-out portrait, and returns `DocumentEvidence` from the pure `assess_document`
+(`verified`, `unverified` or `rejected`; codes, check outcomes, type, pseudonymous subject id).
+
+Then two steps, kept apart so that the policy is a pure function:
 
 - `gather_evidence(comparer, engine, card, clip, challenge)` runs the models: liveness on the
   clip, then (only when the clip is live) the clip's best frame against the card's template.
@@ -12,13 +17,13 @@ The policy (docs/service.md, "Decisions"):
 
 | evidence | decision |
 | --- | --- |
-| document rejected | `fail` (with the document's reasons) |
+| document rejected | `fail` with its reject codes (decided at the service's document step) |
 | unusable capture (`face_not_found`, `clip_corrupt`, ...) | `retry` |
 | liveness ran and the clip is not live | `retry`, with the liveness reasons |
 | live (or liveness not performed) but no match | `retry`, with `match_rejected` |
 | match, liveness not performed (single selfie) | `review` + `liveness_not_performed` |
-| match and live, document not verified | `review` + `document_not_verified` |
-| match, live, document verified | `pass` |
+| match and live, document unverified | `review` + its warnings + `document_not_verified` |
+| match, live, document verified | `pass` (+ `issuer_confirmed` when checked) |
 
 A `retry` on the last allowed attempt becomes `alternative_required` + `attempts_exhausted`.
 No `pass` is ever issued without both liveness and a verified document.
@@ -30,18 +35,23 @@ check summaries and model ids only.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from faceproof.reasons import ReasonCode, describe
 
 if TYPE_CHECKING:
+    from datetime import date
+
     import numpy as np
     import numpy.typing as npt
 
     from faceproof.capture import DecodedImage
     from faceproof.comparison import CompareResult, FaceComparer
+    from faceproof.documents.issuer import IssuerCheck
+    from faceproof.documents.ocr import OcrEngine
+    from faceproof.documents.types import DocumentRead
     from faceproof.faces.types import FaceTemplate
     from faceproof.liveness.challenge import Challenge
     from faceproof.liveness.clip import Clip
@@ -50,13 +60,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Decision",
+    "DocumentEvidence",
     "DocumentStatus",
     "Evidence",
     "Outcome",
+    "assess_document",
     "comparer_models",
     "decide",
     "gather_evidence",
     "liveness_models",
+    "read_card",
 ]
 
 
@@ -69,9 +82,9 @@ class Outcome(StrEnum):
 
 
 class DocumentStatus(StrEnum):
-    NOT_VERIFIED = "not_verified"  # the document reader is not integrated yet
-    VERIFIED = "verified"
-    REJECTED = "rejected"
+    UNVERIFIED = "unverified"  # read, nothing rejects it, but not everything could be confirmed
+    VERIFIED = "verified"  # accepted, complete and (when configured) confirmed by the issuer
+    REJECTED = "rejected"  # a rejecting check failed (expired, revoked, no face, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +172,7 @@ def decide(
     liveness: LivenessResult | None,
     attempt: int,
     attempts_limit: int,
-    document: DocumentStatus = DocumentStatus.NOT_VERIFIED,
+    document: DocumentStatus = DocumentStatus.UNVERIFIED,
     document_reasons: Sequence[ReasonCode] = (),
     unusable: ReasonCode | None = None,
     models: Sequence[str] = (),
@@ -168,9 +181,14 @@ def decide(
 
     `liveness=None` means liveness was not performed (the single-selfie path); a `match` of
     None with no `unusable` code is treated as an unusable capture (`face_not_found`).
+    `document_reasons` (see `DocumentEvidence.reasons`): for a rejected document its reject
+    codes (the decision's reasons); otherwise appended to a match's reasons (`issuer_confirmed`,
+    `issuer_unavailable`, `field_unreadable`, ...). A rejected document may be decided before
+    any attempt (`attempt=0`, the document step).
     """
-    if attempt < 1 or attempts_limit < 1:
-        raise ValueError("decide: attempt and attempts_limit count from 1")
+    rejected = document is DocumentStatus.REJECTED
+    if attempts_limit < 1 or attempt < (0 if rejected else 1):
+        raise ValueError("decide: attempt counts from 1 (0 only for a rejected document)")
 
     def made(outcome: Outcome, final: bool, reasons: Iterable[ReasonCode]) -> Decision:
         return Decision(
@@ -207,10 +225,9 @@ def decide(
         reasons.append(ReasonCode.LIVENESS_NOT_PERFORMED)
     else:
         reasons = [*liveness.reasons, *reasons]
+    reasons.extend(document_reasons)
     if document is not DocumentStatus.VERIFIED:
         reasons.append(ReasonCode.DOCUMENT_NOT_VERIFIED)
-    else:
-        reasons.extend(document_reasons)
     if liveness is None or document is not DocumentStatus.VERIFIED:
         return made(Outcome.REVIEW, True, reasons)  # never an unverified pass
     return made(Outcome.PASS, True, reasons)
@@ -281,3 +298,120 @@ def gather_evidence(
         if model not in models:
             models.append(model)
     return Evidence(liveness, match, None, tuple(models))
+
+
+# --- the document: the reader's result as evidence, and the card's face template -------------
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentEvidence:
+    """The document step's outcome, with nothing personal in it: the status, the codes `decide`
+    uses (`reasons`), every check (name, outcome, code), the type and the pseudonymous subject id
+    (`pseudonymise(number, key)`; never the number)."""
+
+    status: DocumentStatus
+    reasons: tuple[ReasonCode, ...]
+    type: str | None = None
+    checks: tuple[tuple[str, bool, ReasonCode], ...] = ()
+    subject: str | None = None
+
+    def checks_list(self) -> list[dict[str, Any]]:
+        """`[{name, passed, code}]`: for receipts and output (no details, no numbers)."""
+        return [{"name": n, "passed": ok, "code": code.value} for n, ok, code in self.checks]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "type": self.type,
+            "reasons": [c.value for c in self.reasons],
+            "checks": self.checks_list(),
+        }
+
+
+def assess_document(
+    read: DocumentRead, *, issuer_configured: bool, pseudonym_key: bytes | None = None
+) -> DocumentEvidence:
+    """The document policy (docs/service.md, "The document step"):
+
+    - `rejected` when any check fails with a REJECT severity (`document_expired`,
+      `issuer_revoked`, `portrait_no_face`, ...): its reasons are those reject codes;
+    - `verified` when it is accepted and complete and, if an issuer check is configured, the
+      issuer confirmed it (`issuer_confirmed` is then its first reason);
+    - `unverified` otherwise (a field not read, `issuer_unavailable`, a passport when an issuer
+      is configured: passports are not checked with an issuer).
+
+    Failed warnings (`field_unreadable`, `issuer_unavailable`, `rrn_check_digit`, ...) are
+    reasons of a verified or unverified document too.
+    """
+    from faceproof.documents.errors import DocumentError
+    from faceproof.documents.privacy import pseudonymise
+
+    checks = tuple((c.name, c.ok, c.code) for c in read.checks)
+    subject = None
+    number = read.fields.get("number", "")
+    if pseudonym_key is not None and number:
+        try:
+            subject = pseudonymise(number, pseudonym_key)
+        except DocumentError:
+            subject = None
+    rejects = _unique(c.code for c in read.checks if c.rejects)
+    if rejects:
+        return DocumentEvidence(DocumentStatus.REJECTED, rejects, read.type.value, checks, subject)
+    issuer = next((c for c in read.checks if c.name == "issuer"), None)
+    confirmed = issuer is not None and issuer.ok
+    reasons = _unique([*([ReasonCode.ISSUER_CONFIRMED] if confirmed else []), *read.reasons])
+    verified = read.accepted and read.complete and (confirmed or not issuer_configured)
+    status = DocumentStatus.VERIFIED if verified else DocumentStatus.UNVERIFIED
+    return DocumentEvidence(status, reasons, read.type.value, checks, subject)
+
+
+def read_card(
+    photo: npt.NDArray[np.uint8],
+    comparer: FaceComparer,
+    *,
+    today: date,
+    kor: OcrEngine,
+    eng: OcrEngine,
+    issuer: IssuerCheck | None = None,
+    pseudonym_key: bytes | None = None,
+) -> tuple[DocumentEvidence, FaceTemplate | None]:
+    """Read the card photo (`documents.read.read_document`, the portrait checked with the
+    comparer's face detector, the issuer asked when given), assess it, and take the face
+    template for matching from the card's cut-out portrait (full resolution), not from the
+    whole photo. The template is None for a rejected document.
+
+    Raises `DocumentError` (an `InputError`) when the photo cannot be read as a card at all
+    (`card_not_found`, `card_cut_off`, `card_too_small`, `card_blurry`,
+    `document_type_unknown`, ...): the applicant retakes the photo. Other input errors of the
+    portrait (two faces, a face too small) propagate as `InputError` too.
+    """
+    from faceproof.documents.read import read_document
+    from faceproof.errors import InputError
+
+    result = read_document(
+        photo,
+        today=today,
+        kor=kor,
+        eng=eng,
+        detector=comparer.analyzer.detector,
+        issuer=issuer,
+    )
+    evidence = assess_document(
+        result.document, issuer_configured=issuer is not None, pseudonym_key=pseudonym_key
+    )
+    if evidence.status is DocumentStatus.REJECTED:
+        return evidence, None
+    try:
+        template = comparer.template(_frame_image(result.portrait))
+    except InputError as exc:
+        if exc.code is not ReasonCode.FACE_NOT_FOUND:
+            raise
+        no_face = ("portrait_face", False, ReasonCode.PORTRAIT_NO_FACE)
+        checks = (*(c for c in evidence.checks if c[0] != "portrait_face"), no_face)
+        return replace(
+            evidence,
+            status=DocumentStatus.REJECTED,
+            reasons=(ReasonCode.PORTRAIT_NO_FACE,),
+            checks=checks,
+        ), None
+    return evidence, template

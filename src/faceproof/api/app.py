@@ -95,6 +95,7 @@ def create_app(
         try:
             yield
         finally:
+            service.close()
             database.close()
 
     app = FastAPI(

@@ -94,6 +94,20 @@ class ConsentCreate(_Strict):
     choice: ConsentChoice
 
 
+class DocumentCheckPublic(BaseModel):
+    name: str
+    passed: bool
+    code: str
+
+
+class DocumentPublic(BaseModel):
+    """The document step's result: no field values, no numbers."""
+
+    status: str  # verified | unverified | rejected
+    type: str | None
+    checks: list[DocumentCheckPublic]
+
+
 class StepPublic(BaseModel):
     """What a capture step did: the session's state and, once final, the decision."""
 
@@ -104,6 +118,7 @@ class StepPublic(BaseModel):
     messages: list[ReasonPublic] = []
     attempts_used: int
     attempts_left: int
+    document: DocumentPublic | None = None  # the document step only
     decision: DecisionPublic | None = None
 
 

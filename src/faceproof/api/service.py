@@ -4,12 +4,18 @@ Synchronous by design: routes call it through a thread pool, so database work an
 inference never run on the event loop.
 
 Every attempt is decided by `faceproof.verification.decide`, the engine `faceproof verify` runs
-offline too. In this release (the document reader is not integrated yet):
-  * the document upload is treated as the card portrait: its face template is kept in process
-    memory (`TemplateStore`) until a decision, then dropped;
+offline too:
+  * the document step reads the card (`verification.read_card`: `documents.read_document`, the
+    issuer check when `issuer_url` is set, the face template of the card's cut-out portrait).
+    A photo that is not a readable card is a 422 with its code (`card_not_found`, ...; the
+    applicant retakes it, no attempt used); a rejected document (`document_expired`,
+    `issuer_revoked`, `portrait_no_face`, ...) decides `fail` at once; otherwise the template
+    and the document's evidence (status, codes, checks, pseudonymous subject id) are kept in
+    process memory (`TemplateStore`) until a decision, then dropped;
   * the liveness path: `challenge` issues a signed, single-use challenge bound to the session;
     `clip` verifies it, runs liveness on the clip (in memory), matches the best frame to the card
-    and decides: live + match gives `review` with `document_not_verified`, never `pass`;
+    and decides: live + match + verified document gives `pass`; an unverified document gives
+    `review` with `document_not_verified` (and e.g. `issuer_unavailable`);
   * the single-selfie path: a match gives `review` with `liveness_not_performed`;
   * no match, not live, or an unusable capture is an attempt with outcome `retry` while attempts
     remain; the last one gives `alternative_required` with `attempts_exhausted`;
@@ -20,19 +26,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import secrets
 import threading
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session as DbSession
 
 from faceproof.comparison import CompareResult, FaceComparer
 from faceproof.errors import InputError
-from faceproof.faces.types import FaceTemplate
 from faceproof.liveness.challenge import Challenge, ChallengeError, ChallengeIssuer
 from faceproof.liveness.engine import LivenessEngine
 from faceproof.privacy.receipts import ReceiptSigner
@@ -43,11 +50,13 @@ from faceproof.storage.db import Database
 from faceproof.storage.models import Attempt, Decision, Session
 from faceproof.verification import Decision as Verdict
 from faceproof.verification import (
+    DocumentEvidence,
     DocumentStatus,
     Outcome,
     comparer_models,
     decide,
     gather_evidence,
+    read_card,
 )
 
 from .metrics import Metrics
@@ -59,17 +68,24 @@ from .schemas import (
     ChallengePublic,
     ConsentChoice,
     DecisionPublic,
+    DocumentCheckPublic,
+    DocumentPublic,
     ReasonPublic,
     SessionCreate,
     SessionCreated,
     SessionPublic,
     StepPublic,
 )
-from .templates import TemplateStore
+from .templates import HeldCard, TemplateStore
+
+if TYPE_CHECKING:
+    from faceproof.documents.issuer import IssuerCheck
+    from faceproof.documents.ocr import TesseractOcr
 
 __all__ = ["SessionState", "VerificationService"]
 
 _log = logging.getLogger("faceproof.api")
+_KST = timedelta(hours=9)  # Korean cards' dates are Korean dates (no daylight saving)
 
 
 class SessionState:
@@ -95,6 +111,56 @@ def _messages(codes: list[str]) -> list[ReasonPublic]:
     return out
 
 
+class _OcrPool:
+    """Tesseract engine pairs (`kor+eng`, `eng`), created on first use, at most `size`; one
+    pair serves one card at a time (libtesseract instances are not thread-safe)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._created = 0
+        self._free: queue.LifoQueue[tuple[TesseractOcr, TesseractOcr]] = queue.LifoQueue()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def engines(self) -> Iterator[tuple[TesseractOcr, TesseractOcr]]:
+        from faceproof.documents.ocr import TesseractOcr
+
+        with self._lock:
+            create = self._free.empty() and self._created < self._size
+            if create:
+                self._created += 1
+        if create:
+            try:
+                pair = (TesseractOcr("kor+eng"), TesseractOcr("eng"))
+            except BaseException:
+                with self._lock:
+                    self._created -= 1
+                raise
+        else:
+            pair = self._free.get()
+        try:
+            yield pair
+        finally:
+            self._free.put(pair)
+
+    def close(self) -> None:
+        while True:
+            try:
+                kor, eng = self._free.get_nowait()
+            except queue.Empty:
+                return
+            kor.close()
+            eng.close()
+
+
+def _document_public(evidence: DocumentEvidence) -> DocumentPublic:
+    return DocumentPublic(
+        status=evidence.status.value,
+        type=evidence.type,
+        checks=[DocumentCheckPublic(**c) for c in evidence.checks_list()],
+    )
+
+
 class VerificationService:
     def __init__(
         self,
@@ -106,6 +172,7 @@ class VerificationService:
         metrics: Metrics,
         liveness: Callable[[], LivenessEngine],
         challenges: ChallengeIssuer | None = None,
+        issuer: IssuerCheck | None = None,
     ) -> None:
         self.settings = settings
         self.db = database
@@ -121,9 +188,31 @@ class VerificationService:
         self._challenge_lock = threading.Lock()
         self._liveness_lock = threading.Lock()  # one LivenessEngine, not thread-safe
         self.templates = TemplateStore(clock)
+        self._ocr = _OcrPool(size=2)
+        # The issuer check (진위확인): injected, or over HTTP when `issuer_url` is set, with a
+        # bounded timeout: an unreachable issuer is `issuer_unavailable` (review), never a hang.
+        self._issuer_client: Any = None
+        if issuer is None and settings.issuer_url:
+            from faceproof.documents.issuer import HttpIssuerCheck
+
+            issuer = self._issuer_client = HttpIssuerCheck(
+                settings.issuer_url, timeout=settings.issuer_timeout_seconds
+            )
+        self.issuer = issuer
+        self._pseudonym_key = settings.pseudonym_secret()
         self.tenant_limiter = RateLimiter(settings.rate_limit_tenant_per_minute, clock)
         self.client_limiter = RateLimiter(settings.rate_limit_client_per_minute, clock)
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Release the OCR engines and the issuer client (the app's shutdown)."""
+        self._ocr.close()
+        if self._issuer_client is not None:
+            self._issuer_client.close()
+
+    def today(self) -> date:
+        """The date in Korea, for the document's expiry and issue dates."""
+        return (self.clock() + _KST).date()
 
     # --- sessions (carrier backend, API key) ----------------------------------------------
 
@@ -268,7 +357,7 @@ class VerificationService:
                 (ReasonCode.CONSENT_DECLINED,),
                 None,
                 None,
-                DocumentStatus.NOT_VERIFIED,
+                DocumentStatus.UNVERIFIED,
                 0,
                 session.attempts_limit,
                 (),
@@ -287,35 +376,85 @@ class VerificationService:
             )
 
     def document(self, token: str, image: bytes) -> StepPublic:
-        """Face template of the card portrait, kept in memory only, until the selfie arrives."""
+        """Read the card: a photo that is not a readable card is a 422 with its code (retake);
+        a rejected document decides `fail` at once; otherwise the portrait's face template and
+        the document's evidence are kept in memory only, until the face capture decides."""
+        from faceproof.capture import decode_image
+
         with self.db.session() as db:
             session = self._by_token(db, token)
             self._require_consent(session)
             if session.state not in (SessionState.AWAITING_DOCUMENT, SessionState.AWAITING_SELFIE):
                 raise ApiError(ReasonCode.SESSION_STATE)
             session_id, token_expires = session.id, session.capture_token_expires_at
-        template = self._comparer().template(image)  # InputError -> 422 problem, state unchanged
+        photo = decode_image(image)  # ImageError -> 422 problem, state unchanged
         del image
+        with self._ocr.engines() as (kor, eng):
+            # DocumentError (card_not_found, card_blurry, ...) -> 422 problem, state unchanged
+            evidence, template = read_card(
+                photo.pixels,
+                self._comparer(),
+                today=self.today(),
+                kor=kor,
+                eng=eng,
+                issuer=self.issuer,
+                pseudonym_key=self._pseudonym_key,
+            )
+        del photo
         now = self.clock()
+        codes = [c.value for c in evidence.reasons]
         with self.db.session() as db:
             session = self._by_token(db, token)
-            if session.state not in (SessionState.AWAITING_DOCUMENT, SessionState.AWAITING_SELFIE):
+            state = session.state
+            if state not in (SessionState.AWAITING_DOCUMENT, SessionState.AWAITING_SELFIE):
                 raise ApiError(ReasonCode.SESSION_STATE)
+            if template is None:  # rejected: no face capture can make this document good
+                append_audit(
+                    db,
+                    "session.document_rejected",
+                    now=now,
+                    tenant_id=session.tenant_id,
+                    session_id=session.id,
+                    data={"type": evidence.type, "reasons": codes},
+                )
+                verdict = decide(
+                    match=None,
+                    liveness=None,
+                    attempt=session.attempts_used,
+                    attempts_limit=session.attempts_limit,
+                    document=DocumentStatus.REJECTED,
+                    document_reasons=evidence.reasons,
+                )
+                decision = self._finalise(db, session, verdict, from_state=state, document=evidence)
+                if decision is None:  # a concurrent request moved the session on
+                    raise ApiError(ReasonCode.SESSION_STATE)
+                return self._step(
+                    session,
+                    outcome=decision.decision,
+                    reasons=list(decision.reasons),
+                    messages=_messages(list(decision.reasons)),
+                    document=_document_public(evidence),
+                    decision=self._decision_public(decision),
+                )
             session.state = SessionState.AWAITING_SELFIE
+            face = [c.value for c in template.observation.reasons if c.value not in codes]
             append_audit(
                 db,
                 "session.document_accepted",
                 now=now,
                 tenant_id=session.tenant_id,
                 session_id=session.id,
-                data={"reasons": [c.value for c in template.observation.reasons]},
+                data={"status": evidence.status.value, "type": evidence.type, "reasons": codes},
             )
-            self.templates.put(session_id, template, min(token_expires, session.expires_at))
+            self.templates.put(
+                session_id, HeldCard(template, evidence), min(token_expires, session.expires_at)
+            )
             return self._step(
                 session,
                 outcome="document_accepted",
-                reasons=[c.value for c in template.observation.reasons],
-                messages=_messages([c.value for c in template.observation.reasons]),
+                reasons=codes + face,
+                messages=_messages(codes + face),
+                document=_document_public(evidence),
             )
 
     @staticmethod
@@ -339,7 +478,7 @@ class VerificationService:
         db.refresh(session)
         return session.attempts_used
 
-    def _card(self, session: Session) -> FaceTemplate:
+    def _card(self, session: Session) -> HeldCard:
         self._require_consent(session)
         if session.state != SessionState.AWAITING_SELFIE:
             raise ApiError(ReasonCode.SESSION_STATE, "upload the document first")
@@ -361,9 +500,9 @@ class VerificationService:
             limit, session_id = session.attempts_limit, session.id
         # 2. Inference, outside any transaction.
         verdict = self._decide(card, image, number, limit)
-        del image, card
+        del image
         # 3. Record the attempt, and the decision when final.
-        return self._record(session_id, number, verdict)
+        return self._record(session_id, number, verdict, card.document)
 
     # --- the liveness path: challenge, then clip -----------------------------------------
 
@@ -428,7 +567,9 @@ class VerificationService:
         else:
             comparer = self._comparer()
             with self._liveness_lock:
-                evidence = gather_evidence(comparer, self._liveness(), card, clip, challenge)
+                evidence = gather_evidence(
+                    comparer, self._liveness(), card.template, clip, challenge
+                )
             del clip
             verdict = decide(
                 match=evidence.match,
@@ -436,17 +577,20 @@ class VerificationService:
                 unusable=evidence.unusable,
                 attempt=number,
                 attempts_limit=limit,
-                document=DocumentStatus.NOT_VERIFIED,  # the document reader is not integrated
+                document=card.document.status,
+                document_reasons=card.document.reasons,
                 models=evidence.models,
             )
-        del data, card
+        del data
         if verdict.liveness is not None and not verdict.liveness.live:
             for code in verdict.liveness.reasons:
                 self.metrics.liveness_rejects.labels(reason=code.value).inc()
         # 3. Record the attempt, and the decision when final.
-        return self._record(session_id, number, verdict)
+        return self._record(session_id, number, verdict, card.document)
 
-    def _record(self, session_id: str, number: int, verdict: Verdict) -> StepPublic:
+    def _record(
+        self, session_id: str, number: int, verdict: Verdict, document: DocumentEvidence
+    ) -> StepPublic:
         now = self.clock()
         with self.db.session() as db:
             session = db.get_one(Session, session_id)
@@ -474,7 +618,7 @@ class VerificationService:
             decision = None
             if verdict.final:
                 decision = self._finalise(
-                    db, session, verdict, from_state=SessionState.AWAITING_SELFIE
+                    db, session, verdict, from_state=SessionState.AWAITING_SELFIE, document=document
                 )
                 if decision is None:  # a concurrent upload decided first: report its decision
                     decision = db.scalars(
@@ -488,13 +632,13 @@ class VerificationService:
                 decision=self._decision_public(decision) if decision else None,
             )
 
-    def _decide(self, card: FaceTemplate, image: bytes, number: int, limit: int) -> Verdict:
+    def _decide(self, card: HeldCard, image: bytes, number: int, limit: int) -> Verdict:
         comparer = self._comparer()
         result: CompareResult | None = None
         unusable: ReasonCode | None = None
         try:
             live = comparer.template(image)
-            result = comparer.compare_templates(card, live)
+            result = comparer.compare_templates(card.template, live)
         except InputError as exc:
             unusable = exc.code
         return decide(
@@ -503,12 +647,19 @@ class VerificationService:
             unusable=unusable,
             attempt=number,
             attempts_limit=limit,
-            document=DocumentStatus.NOT_VERIFIED,
+            document=card.document.status,
+            document_reasons=card.document.reasons,
             models=comparer_models(comparer, result),
         )
 
     def _finalise(
-        self, db: DbSession, session: Session, verdict: Verdict, *, from_state: str
+        self,
+        db: DbSession,
+        session: Session,
+        verdict: Verdict,
+        *,
+        from_state: str,
+        document: DocumentEvidence | None = None,
     ) -> Decision | None:
         """Decide once: the state change is a conditional UPDATE, so of two concurrent requests
         only one stores a decision (the other gets None)."""
@@ -535,8 +686,9 @@ class VerificationService:
             if verdict.liveness is None
             else round(verdict.liveness.score, 4),
             "liveness_checks": verdict.liveness_checks(),
-            "document_checks": [],
+            "document_checks": [] if document is None else document.checks_list(),
             "document_status": verdict.document.value,
+            "document_type": None if document is None else document.type,
             "attempts_used": session.attempts_used,
         }
         claims: dict[str, Any] = {
@@ -546,7 +698,8 @@ class VerificationService:
             "decision": verdict.outcome.value,
             "reasons": codes,
             "assurance": assurance,
-            "subject": None,  # pseudonymous id from the document number: needs documents/
+            # pseudonymise(number, pseudonym key): never the number itself
+            "subject": None if document is None else document.subject,
             "session_created_at": session.created_at.isoformat(),
             "decided_at": now.isoformat(),
             "iat": int(now.timestamp()),
@@ -560,7 +713,7 @@ class VerificationService:
             model_versions=models,
             threshold=assurance["threshold"],
             fmr_target=assurance["fmr_target"],
-            subject_id=None,
+            subject_id=None if document is None else document.subject,
             receipt=self.signer.sign(claims),
             created_at=now,
         )

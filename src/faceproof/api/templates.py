@@ -1,5 +1,7 @@
-"""The card portrait's FaceTemplate, held in process memory between the two uploads.
+"""The card held in process memory between the document step and the face capture.
 
+`HeldCard`: the face template of the card's cut-out portrait and the document's evidence
+(status, reason codes, checks, type, pseudonymous subject id; no number, no field values).
 Never written to the database, a log or a file. Entries expire with the capture token and are
 dropped as soon as a decision is made. A restart (or another worker) loses them: the capture
 client then gets `session_state` and uploads the document again.
@@ -9,29 +11,37 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from faceproof.faces.types import FaceTemplate
+from faceproof.verification import DocumentEvidence
 
-__all__ = ["TemplateStore"]
+__all__ = ["HeldCard", "TemplateStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class HeldCard:
+    template: FaceTemplate
+    document: DocumentEvidence
 
 
 class TemplateStore:
     def __init__(self, clock: Callable[[], datetime], max_entries: int = 10_000) -> None:
         self._clock = clock
         self._max = max_entries
-        self._items: dict[str, tuple[FaceTemplate, datetime]] = {}
+        self._items: dict[str, tuple[HeldCard, datetime]] = {}
         self._lock = threading.Lock()
 
-    def put(self, session_id: str, template: FaceTemplate, expires_at: datetime) -> None:
+    def put(self, session_id: str, card: HeldCard, expires_at: datetime) -> None:
         with self._lock:
             self._sweep()
             if len(self._items) >= self._max:
                 oldest = min(self._items, key=lambda k: self._items[k][1])
                 del self._items[oldest]
-            self._items[session_id] = (template, expires_at)
+            self._items[session_id] = (card, expires_at)
 
-    def get(self, session_id: str) -> FaceTemplate | None:
+    def get(self, session_id: str) -> HeldCard | None:
         with self._lock:
             item = self._items.get(session_id)
             if item is None:
