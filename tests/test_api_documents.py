@@ -8,6 +8,7 @@ an unreachable issuer gives `review` + `issuer_unavailable`, quickly.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Iterator
@@ -166,3 +167,85 @@ def test_not_a_card_is_422_and_the_applicant_retakes(make_env: Any, card: Card) 
     polled = env.client.get(f"/v1/sessions/{session['id']}", headers=env.auth("reader")).json()
     assert (polled["state"], polled["attempts_used"]) == ("awaiting_document", 0)
     assert env.upload(f"{path}/document", card.jpeg).json()["document"]["status"] == "verified"
+
+
+# --- subscription policy and line activation ---------------------------------------------------
+
+
+def _registry(env: Env) -> Any:
+    return env.client.app.state.service.registry  # type: ignore[attr-defined]
+
+
+def test_a_fourth_line_is_denied_at_the_document_step_before_any_face_capture(
+    make_env: Any, card: Card
+) -> None:
+    from faceproof.policy import Activation
+
+    env = make_env()
+    for i in range(3):  # three lines at other carriers within the window
+        _registry(env).record_activation(
+            Activation(card.fields["number"], f"carrier-{i}", "s-1", f"line-{i}", env.clock())
+        )
+    path, doc = _document(env, card)
+    assert doc["outcome"] == "fail"
+    assert doc["decision"]["reasons"] == ["policy_line_limit"]
+    assert doc["attempts_used"] == 0  # turned away before any face was taken
+    assert doc["document"]["policy"]["decision"] == "deny"
+    messages = {m["code"]: m for m in doc["messages"]}
+    assert "통신사" in messages["policy_line_limit"]["message_ko"]
+    assert_problem(env.client.post(f"{path}/challenge"), 409, "token_replayed")
+
+
+def test_a_blocked_identity_is_denied(make_env: Any, card: Card) -> None:
+    env = make_env()
+    _registry(env).set_blocked(card.fields["number"], True)
+    _, doc = _document(env, card)
+    assert doc["outcome"] == "fail"
+    assert doc["decision"]["reasons"] == ["policy_blocked"]
+
+
+def test_pass_then_activation_is_recorded_and_the_holder_is_alerted(
+    make_env: Any, issuer_sim: IssuerFactory, card: Card, head_turn_mp4: bytes
+) -> None:
+    from datetime import timedelta
+
+    from faceproof.policy.alerts import read_outbox
+
+    sim = issuer_sim([card.registry_entry("valid")])
+    env = make_env(sim.url)
+    path, _ = _document(env, card)
+    step = _clip(env, path, head_turn_mp4)
+    assert step["outcome"] == "pass", step
+    session_id = step["session_id"]
+    url = f"/v1/sessions/{session_id}/activation"
+    body = {"line_id": "line-777", "number": card.fields["number"], "contact": "+82-10-1111-2222"}
+    wrong = {**body, "number": "850505-2345678"}
+    r = env.client.post(url, json=wrong, headers=env.auth())
+    assert_problem(r, 422, "activation_subject_mismatch")
+    r = env.client.post(url, json=body, headers=env.auth("other"))  # another tenant
+    assert_problem(r, 404, "session_not_found")
+    r = env.client.post(url, json=body, headers=env.auth())
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "session_id": session_id,
+        "line_id": "line-777",
+        "recorded": True,
+        "alert_sent": True,
+    }
+    # Confirmed twice: counted once, alerted once.
+    r = env.client.post(url, json=body, headers=env.auth())
+    assert r.json()["alert_sent"] is False
+    since = env.clock() - timedelta(days=30)
+    assert _registry(env).count_activations(card.fields["number"], since) == 1
+    outbox = read_outbox(Path(env.settings.data_dir) / "outbox.jsonl")
+    assert len(outbox) == 1
+    assert outbox[0]["recipient"] == "+82-10-1111-2222"
+    assert card.fields["number"] not in json.dumps(outbox, ensure_ascii=False)
+
+
+def test_activation_needs_a_passed_session(make_env: Any, card: Card) -> None:
+    env = make_env()
+    session = env.new_session()
+    body = {"line_id": "l-1", "number": card.fields["number"]}
+    r = env.client.post(f"/v1/sessions/{session['id']}/activation", json=body, headers=env.auth())
+    assert_problem(r, 409, "session_state")

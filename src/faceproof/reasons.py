@@ -112,6 +112,7 @@ class ReasonCode(StrEnum):
     RECEIPT_INVALID = "receipt_invalid"
     INTERNAL_ERROR = "internal_error"
     LIVENESS_NOT_PERFORMED = "liveness_not_performed"
+    ACTIVATION_SUBJECT_MISMATCH = "activation_subject_mismatch"
     DOCUMENT_NOT_VERIFIED = "document_not_verified"
 
     # Policy (policy/)
@@ -547,6 +548,11 @@ _CATALOG: dict[ReasonCode, _Text] = {
         Severity.WARNING,
         "No live-face check was performed, so a face match alone goes to review, never pass.",
         "실물 얼굴 확인을 하지 않아 얼굴이 일치해도 통과가 아닌 검토로 넘깁니다.",
+    ),
+    ReasonCode.ACTIVATION_SUBJECT_MISMATCH: _Text(
+        Severity.REJECT,
+        "The line's holder is not the person this session verified.",
+        "개통하려는 회선의 명의자가 이 세션에서 확인한 사람과 다릅니다.",
     ),
     ReasonCode.DOCUMENT_NOT_VERIFIED: _Text(
         Severity.WARNING,

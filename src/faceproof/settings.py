@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     # documents/issuer.py (e.g. `faceproof document issuer-sim`); None: not configured.
     issuer_url: str | None = None
     issuer_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    # The cross-carrier line registry (`faceproof registry serve`) and this carrier's key for
+    # it. Without a URL, development uses an in-memory registry (limits hold per process only).
+    registry_url: str | None = None
+    registry_key: SecretStr | None = None
+    registry_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    # The subscription rules (versioned YAML); None: the packaged rules.
+    policy_rules_path: str | None = None
+    # Where development new-line alerts go (read them with `faceproof outbox`).
+    outbox_path: str | None = None
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -34,11 +34,12 @@ check summaries and model ids only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from faceproof.policy.engine import PolicyOutcome
 from faceproof.reasons import ReasonCode, describe
 
 if TYPE_CHECKING:
@@ -176,6 +177,7 @@ def decide(
     document_reasons: Sequence[ReasonCode] = (),
     unusable: ReasonCode | None = None,
     models: Sequence[str] = (),
+    policy: PolicyOutcome | None = None,
 ) -> Decision:
     """The decision for one attempt (`attempt` counts from 1). Pure: no models, no clock.
 
@@ -187,7 +189,8 @@ def decide(
     any attempt (`attempt=0`, the document step).
     """
     rejected = document is DocumentStatus.REJECTED
-    if attempts_limit < 1 or attempt < (0 if rejected else 1):
+    denied = policy is not None and policy.decision == "deny"
+    if attempts_limit < 1 or attempt < (0 if rejected or denied else 1):
         raise ValueError("decide: attempt counts from 1 (0 only for a rejected document)")
 
     def made(outcome: Outcome, final: bool, reasons: Iterable[ReasonCode]) -> Decision:
@@ -212,6 +215,10 @@ def decide(
 
     if document is DocumentStatus.REJECTED:
         return made(Outcome.FAIL, True, document_reasons or [ReasonCode.DOCUMENT_NOT_VERIFIED])
+    if denied:
+        # The subscription rules forbid a new line for this person: no face check can help.
+        assert policy is not None
+        return made(Outcome.FAIL, True, policy.reasons)
     if unusable is not None:
         return again([unusable])
     if liveness is not None and not liveness.live:
@@ -228,12 +235,28 @@ def decide(
     reasons.extend(document_reasons)
     if document is not DocumentStatus.VERIFIED:
         reasons.append(ReasonCode.DOCUMENT_NOT_VERIFIED)
+    if policy is not None and policy.decision == "review":
+        # A fraud signal (possible stolen card, store velocity, registry unavailable): a person
+        # looks before a line opens.
+        return made(Outcome.REVIEW, True, [*reasons, *policy.reasons])
     if liveness is None or document is not DocumentStatus.VERIFIED:
         return made(Outcome.REVIEW, True, reasons)  # never an unverified pass
     return made(Outcome.PASS, True, reasons)
 
 
 # --- the inference that feeds `decide` --------------------------------------------------------
+
+
+def check_policy(policy: Callable[[str], PolicyOutcome], number: str) -> PolicyOutcome:
+    """Run the policy; an unreachable line registry becomes a `review`, never a hang or a pass."""
+    from faceproof.errors import ServiceError
+
+    try:
+        return policy(number)
+    except ServiceError as exc:
+        if exc.code is not ReasonCode.REGISTRY_UNAVAILABLE:
+            raise
+        return PolicyOutcome("review", (ReasonCode.REGISTRY_UNAVAILABLE,), "unknown")
 
 
 def comparer_models(comparer: FaceComparer, result: CompareResult | None) -> list[str]:
@@ -314,6 +337,8 @@ class DocumentEvidence:
     type: str | None = None
     checks: tuple[tuple[str, bool, ReasonCode], ...] = ()
     subject: str | None = None
+    # The subscription policy's outcome for this person (counts and flags only), when checked.
+    policy: PolicyOutcome | None = None
 
     def checks_list(self) -> list[dict[str, Any]]:
         """`[{name, passed, code}]`: for receipts and output (no details, no numbers)."""
@@ -325,6 +350,7 @@ class DocumentEvidence:
             "type": self.type,
             "reasons": [c.value for c in self.reasons],
             "checks": self.checks_list(),
+            **({"policy": self.policy.to_dict()} if self.policy else {}),
         }
 
 
@@ -374,6 +400,7 @@ def read_card(
     eng: OcrEngine,
     issuer: IssuerCheck | None = None,
     pseudonym_key: bytes | None = None,
+    policy: Callable[[str], PolicyOutcome] | None = None,
 ) -> tuple[DocumentEvidence, FaceTemplate | None]:
     """Read the card photo (`documents.read.read_document`, the portrait checked with the
     comparer's face detector, the issuer asked when given), assess it, and take the face
@@ -401,6 +428,10 @@ def read_card(
     )
     if evidence.status is DocumentStatus.REJECTED:
         return evidence, None
+    number = result.document.fields.get("number")
+    if policy is not None and number:
+        # The number is handed to the policy (the line registry) here and goes no further.
+        evidence = replace(evidence, policy=check_policy(policy, number))
     try:
         template = comparer.template(_frame_image(result.portrait))
     except InputError as exc:

@@ -17,6 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from faceproof.comparison import FaceComparer
 from faceproof.liveness.challenge import ChallengeIssuer
 from faceproof.liveness.engine import LivenessEngine
+from faceproof.policy import LineRegistry
 from faceproof.privacy.receipts import ReceiptSigner, load_or_create_signing_key
 from faceproof.settings import Settings
 from faceproof.storage.db import Database
@@ -60,6 +61,7 @@ def create_app(
     clock: Callable[[], datetime] = _utcnow,
     liveness: LivenessEngine | None = None,
     challenges: ChallengeIssuer | None = None,
+    registry: LineRegistry | None = None,
 ) -> FastAPI:
     """`comparer`, `liveness` (models), `signer`, `clock` and `challenges` are injectable for
     tests; by default models load on first use and challenges are signed with the settings'
@@ -88,6 +90,7 @@ def create_app(
         metrics,
         liveness=_Lazy(LivenessEngine, liveness),
         challenges=challenges,
+        registry=registry,
     )
 
     @asynccontextmanager

@@ -40,6 +40,7 @@ _STATUS: dict[ReasonCode, int] = {
     ReasonCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ReasonCode.MALFORMED_REQUEST: 422,
     ReasonCode.RATE_LIMITED: 429,
+    ReasonCode.ACTIVATION_SUBJECT_MISMATCH: 422,
     ReasonCode.INTERNAL_ERROR: 500,
 }
 

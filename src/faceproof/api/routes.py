@@ -14,6 +14,8 @@ from faceproof.reasons import ReasonCode
 from .deps import CaptureLimit, ServiceDep, SessionsRead, SessionsWrite
 from .problems import problem_response
 from .schemas import (
+    ActivationCreate,
+    ActivationPublic,
     ChallengePublic,
     ConsentCreate,
     SessionCreate,
@@ -121,6 +123,19 @@ def create_session(
 )
 def get_session(session_id: str, caller: SessionsRead, service: ServiceDep) -> SessionPublic:
     return service.get_session(caller.tenant_id, session_id)
+
+
+@router.post(
+    "/v1/sessions/{session_id}/activation",
+    response_model=ActivationPublic,
+    tags=["sessions"],
+    responses=_PROBLEM,
+)
+def activate(
+    session_id: str, body: ActivationCreate, caller: SessionsWrite, service: ServiceDep
+) -> ActivationPublic:
+    """The carrier opened the line: record it in the cross-carrier registry, alert the holder."""
+    return service.activate(caller.tenant_id, session_id, body)
 
 
 @router.post(

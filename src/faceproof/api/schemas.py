@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -106,6 +107,8 @@ class DocumentPublic(BaseModel):
     status: str  # verified | unverified | rejected
     type: str | None
     checks: list[DocumentCheckPublic]
+    # The subscription policy's outcome (decision, reasons, rules version, counts), when checked.
+    policy: dict[str, Any] | None = None
 
 
 class StepPublic(BaseModel):
@@ -136,3 +139,21 @@ class ChallengePublic(BaseModel):
     record_seconds: float  # record at least this long, starting with a neutral, frontal face
     issued_at: datetime
     expires_at: datetime
+
+
+class ActivationCreate(_Strict):
+    """The carrier confirms a line for a passed session (`POST /v1/sessions/{id}/activation`)."""
+
+    line_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    # The holder's registration number as printed on the card: checked against the session's
+    # pseudonymous subject, sent on to the line registry, and not stored.
+    number: str = Field(min_length=6, max_length=20, pattern=r"^[0-9A-Za-z-]+$")
+    # The holder's contact on file (phone or e-mail) for the new-line alert; optional.
+    contact: str | None = Field(default=None, max_length=200)
+
+
+class ActivationPublic(BaseModel):
+    session_id: str
+    line_id: str
+    recorded: bool
+    alert_sent: bool

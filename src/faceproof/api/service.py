@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
@@ -42,12 +43,22 @@ from faceproof.comparison import CompareResult, FaceComparer
 from faceproof.errors import InputError
 from faceproof.liveness.challenge import Challenge, ChallengeError, ChallengeIssuer
 from faceproof.liveness.engine import LivenessEngine
+from faceproof.policy import (
+    InMemoryLineRegistry,
+    LineRegistry,
+    PolicyContext,
+    PolicyOutcome,
+    evaluate,
+    load_rules,
+)
+from faceproof.policy.alerts import OutboxNotifier
+from faceproof.policy.registry_client import HttpLineRegistry
 from faceproof.privacy.receipts import ReceiptSigner
 from faceproof.reasons import ReasonCode, describe
 from faceproof.settings import Settings
 from faceproof.storage.audit import append_audit
 from faceproof.storage.db import Database
-from faceproof.storage.models import Attempt, Decision, Session
+from faceproof.storage.models import Attempt, Decision, Session, Tenant
 from faceproof.verification import Decision as Verdict
 from faceproof.verification import (
     DocumentEvidence,
@@ -63,6 +74,8 @@ from .metrics import Metrics
 from .problems import ApiError
 from .ratelimit import RateLimiter
 from .schemas import (
+    ActivationCreate,
+    ActivationPublic,
     AttemptPublic,
     ChallengeAction,
     ChallengePublic,
@@ -158,6 +171,7 @@ def _document_public(evidence: DocumentEvidence) -> DocumentPublic:
         status=evidence.status.value,
         type=evidence.type,
         checks=[DocumentCheckPublic(**c) for c in evidence.checks_list()],
+        policy=evidence.policy.to_dict() if evidence.policy else None,
     )
 
 
@@ -173,6 +187,7 @@ class VerificationService:
         liveness: Callable[[], LivenessEngine],
         challenges: ChallengeIssuer | None = None,
         issuer: IssuerCheck | None = None,
+        registry: LineRegistry | None = None,
     ) -> None:
         self.settings = settings
         self.db = database
@@ -199,6 +214,19 @@ class VerificationService:
                 settings.issuer_url, timeout=settings.issuer_timeout_seconds
             )
         self.issuer = issuer
+        # Subscription policy: the versioned rules and the cross-carrier line registry (over
+        # HTTP when configured; in development an in-memory one, per process).
+        self.rules = load_rules(settings.policy_rules_path)
+        self._registry_client: HttpLineRegistry | None = None
+        if registry is None and settings.registry_url:
+            key = settings.registry_key.get_secret_value() if settings.registry_key else ""
+            registry = self._registry_client = HttpLineRegistry(
+                settings.registry_url, key, timeout_s=settings.registry_timeout_seconds
+            )
+        self.registry: LineRegistry = registry or InMemoryLineRegistry()
+        self.notifier = OutboxNotifier(
+            settings.outbox_path or str(Path(settings.data_dir) / "outbox.jsonl")
+        )
         self._pseudonym_key = settings.pseudonym_secret()
         self.tenant_limiter = RateLimiter(settings.rate_limit_tenant_per_minute, clock)
         self.client_limiter = RateLimiter(settings.rate_limit_client_per_minute, clock)
@@ -209,6 +237,8 @@ class VerificationService:
         self._ocr.close()
         if self._issuer_client is not None:
             self._issuer_client.close()
+        if self._registry_client is not None:
+            self._registry_client.close()
 
     def today(self) -> date:
         """The date in Korea, for the document's expiry and issue dates."""
@@ -253,6 +283,58 @@ class VerificationService:
             **public.model_dump(),
             capture_url=f"{base}/v1/capture/{token}",
             capture_token_expires_at=session.capture_token_expires_at,
+        )
+
+    def activate(self, tenant_id: str, session_id: str, body: ActivationCreate) -> ActivationPublic:
+        """Record a line the carrier opened after a `pass`, and alert the holder (once)."""
+        import hmac
+
+        from faceproof.documents import pseudonymise
+        from faceproof.policy import Activation
+        from faceproof.policy.alerts import send_line_alert
+
+        with self.db.session() as db:
+            session = db.scalars(
+                select(Session).where(Session.id == session_id, Session.tenant_id == tenant_id)
+            ).first()
+            if session is None:
+                raise ApiError(ReasonCode.SESSION_NOT_FOUND)
+            decision = db.scalars(select(Decision).where(Decision.session_id == session_id)).first()
+            if decision is None or decision.decision != "pass":
+                raise ApiError(ReasonCode.SESSION_STATE, "only a passed session can open a line")
+            expected = decision.subject_id or ""
+            store, channel = session.store_id, session.channel
+            tenant = db.get(Tenant, tenant_id)
+            carrier_name = tenant.name if tenant is not None else tenant_id
+        presented = pseudonymise(body.number, self._pseudonym_key)
+        if not hmac.compare_digest(presented, expected):
+            raise ApiError(ReasonCode.ACTIVATION_SUBJECT_MISMATCH)
+        now = self.clock()
+        # registry_unavailable (a ServiceError) -> 503: the carrier retries; nothing half-done.
+        self.registry.record_activation(
+            Activation(body.number, tenant_id, store, body.line_id, now, channel)
+        )
+        alert_sent = False
+        if body.contact:
+            alert_sent = send_line_alert(
+                self.notifier,
+                identity=expected,
+                recipient=body.contact,
+                carrier=carrier_name,
+                line_id=body.line_id,
+                opened_on=(now + _KST).date(),
+            )
+        with self.db.session() as db:
+            append_audit(
+                db,
+                "line.activated",
+                now=now,
+                tenant_id=tenant_id,
+                session_id=session_id,
+                data={"line_id": body.line_id, "alert_sent": alert_sent},
+            )
+        return ActivationPublic(
+            session_id=session_id, line_id=body.line_id, recorded=True, alert_sent=alert_sent
         )
 
     def get_session(self, tenant_id: str, session_id: str) -> SessionPublic:
@@ -387,6 +469,13 @@ class VerificationService:
             if session.state not in (SessionState.AWAITING_DOCUMENT, SessionState.AWAITING_SELFIE):
                 raise ApiError(ReasonCode.SESSION_STATE)
             session_id, token_expires = session.id, session.capture_token_expires_at
+            carrier, store = session.tenant_id, session.store_id
+
+        def policy(number: str) -> PolicyOutcome:
+            # Checked before any face is captured, so a denied person is turned away early.
+            context = PolicyContext(number, carrier, store, stage="pre_capture")
+            return evaluate(context, self.registry, self.rules, self.clock())
+
         photo = decode_image(image)  # ImageError -> 422 problem, state unchanged
         del image
         with self._ocr.engines() as (kor, eng):
@@ -399,6 +488,7 @@ class VerificationService:
                 eng=eng,
                 issuer=self.issuer,
                 pseudonym_key=self._pseudonym_key,
+                policy=policy,
             )
         del photo
         now = self.clock()
@@ -408,7 +498,8 @@ class VerificationService:
             state = session.state
             if state not in (SessionState.AWAITING_DOCUMENT, SessionState.AWAITING_SELFIE):
                 raise ApiError(ReasonCode.SESSION_STATE)
-            if template is None:  # rejected: no face capture can make this document good
+            denied = evidence.policy is not None and evidence.policy.decision == "deny"
+            if template is None or denied:  # no face capture can make this good
                 append_audit(
                     db,
                     "session.document_rejected",
@@ -422,8 +513,9 @@ class VerificationService:
                     liveness=None,
                     attempt=session.attempts_used,
                     attempts_limit=session.attempts_limit,
-                    document=DocumentStatus.REJECTED,
+                    document=evidence.status if denied else DocumentStatus.REJECTED,
                     document_reasons=evidence.reasons,
+                    policy=evidence.policy,
                 )
                 decision = self._finalise(db, session, verdict, from_state=state, document=evidence)
                 if decision is None:  # a concurrent request moved the session on
@@ -580,6 +672,7 @@ class VerificationService:
                 document=card.document.status,
                 document_reasons=card.document.reasons,
                 models=evidence.models,
+                policy=card.document.policy,
             )
         del data
         if verdict.liveness is not None and not verdict.liveness.live:
@@ -650,6 +743,7 @@ class VerificationService:
             document=card.document.status,
             document_reasons=card.document.reasons,
             models=comparer_models(comparer, result),
+            policy=card.document.policy,
         )
 
     def _finalise(
