@@ -26,7 +26,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from faceproof.documents.errors import DocumentError
-from faceproof.documents.types import DocumentType
+from faceproof.documents.types import MONTHS, DocumentType
 from faceproof.errors import ServiceError
 from faceproof.reasons import ReasonCode
 
@@ -94,20 +94,6 @@ FIELD_REGIONS: Final[dict[DocumentType, dict[str, tuple[Region, str]]]] = {
         "expiry_date": ((644, 463, 900, 501), "en_date"),
     },
 }
-_MONTHS: Final = (
-    "JAN",
-    "FEB",
-    "MAR",
-    "APR",
-    "MAY",
-    "JUN",
-    "JUL",
-    "AUG",
-    "SEP",
-    "OCT",
-    "NOV",
-    "DEC",
-)
 _WHITELISTS: Final = {
     "dot_date": "0123456789.",
     "en_date": "0123456789 ABCDEFGJLMNOPRSTUVY",
@@ -260,9 +246,9 @@ def _parse(kind: str, text: str) -> str | None:
         parts = (m.group(1), m.group(2), m.group(3)) if m else None
     else:  # en_date
         m = re.fullmatch(r"(\d{1,2})([A-Z]{3})(\d{4})", compact)
-        if m is None or m.group(2) not in _MONTHS:
+        if m is None or m.group(2) not in MONTHS:
             return None
-        parts = (m.group(3), f"{_MONTHS.index(m.group(2)) + 1:02d}", m.group(1))
+        parts = (m.group(3), f"{MONTHS.index(m.group(2)) + 1:02d}", m.group(1))
     if parts is None:
         return None
     try:

@@ -35,7 +35,7 @@ import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
 from faceproof.documents.mrz import generate_td3
-from faceproof.documents.types import DocumentType, PortraitBox
+from faceproof.documents.types import MONTHS, DocumentType, PortraitBox
 from faceproof.documents.validators import rrn_check_digit
 from faceproof.errors import ServiceError
 from faceproof.reasons import ReasonCode
@@ -122,20 +122,6 @@ _LICENCE_CLASSES: Final = ("1종 대형", "1종 보통", "2종 보통", "2종 �
 _STATUSES: Final = ("E-9", "F-4", "D-2", "F-5", "E-7", "H-2")
 _MERIT: Final = ("국가유공자", "전몰군경유족", "참전유공자", "보훈보상대상자")
 _DISABILITY: Final = ("심한 장애", "심하지 않은 장애")
-_MONTHS: Final = (
-    "JAN",
-    "FEB",
-    "MAR",
-    "APR",
-    "MAY",
-    "JUN",
-    "JUL",
-    "AUG",
-    "SEP",
-    "OCT",
-    "NOV",
-    "DEC",
-)
 _TINT: Final[dict[DocumentType, tuple[int, int, int]]] = {
     DocumentType.KR_RESIDENT_CARD: (226, 236, 246),
     DocumentType.KR_DRIVER_LICENSE: (240, 232, 222),
@@ -312,7 +298,7 @@ def _dot(iso: str) -> str:
 
 def _en(iso: str) -> str:
     d = date.fromisoformat(iso)
-    return f"{d.day:02d} {_MONTHS[d.month - 1]} {d.year}"
+    return f"{d.day:02d} {MONTHS[d.month - 1]} {d.year}"
 
 
 class _Canvas:

@@ -29,6 +29,10 @@ __all__ = [
 ]
 
 
+# Month abbreviations as printed on passports and foreign residence cards (e.g. "01 JAN 2026").
+MONTHS: Final = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+
 class DocumentType(StrEnum):
     """Stable document type codes (public contract: only added, never renamed)."""
 
