@@ -124,6 +124,10 @@ def test_generated_3d_head_turns_pass(kind: str, kit: SceneKit, engine: Liveness
     assert result.score > 0.5
     parallax = result.check("parallax")
     assert parallax.details["depth_seen"] is True
+    passive = result.check("passive")
+    assert passive.passed, passive.to_dict()
+    assert passive.score >= 0.5
+    assert len(passive.details["frames"]) == 3
     assert result.best_frame is not None
     assert result.face_frames == result.frames
 
@@ -132,7 +136,7 @@ def test_result_is_serialisable_and_holds_no_pixels(turns: Clip, engine: Livenes
     doc = engine.analyze(turns).to_dict()
     text = json.dumps(doc)
     assert {"live", "score", "reasons", "checks", "best_frame"} <= set(doc)
-    assert set(doc["checks"]) == {"timing", "light", "continuity", "parallax"}
+    assert set(doc["checks"]) == {"timing", "light", "continuity", "parallax", "passive"}
     assert len(text) < 4000
 
 
@@ -303,7 +307,11 @@ def test_real_live_clips_decode_and_are_judged(
         result = engine.analyze(load_clip(path))
         assert result.frames >= 2
         passed += result.live
-        lines.append(f"{path.name}: live={result.live} {[c.value for c in result.reasons]}")
+        cues = result.check("passive").details
+        lines.append(
+            f"{path.name}: live={result.live} {[c.value for c in result.reasons]} "
+            f"moire={cues['moire']} halftone={cues['halftone']} sides={cues['frame_sides']}"
+        )
     with capsys.disabled():
         print(f"\nreal live clips: {passed}/{len(clips)} pass\n" + "\n".join(lines))
 
@@ -319,18 +327,49 @@ def test_model_conversion_leaves_nothing_on_disk() -> None:
     assert leftovers() == before
 
 
-def test_replayed_video_fails_the_challenge(
-    kit: SceneKit, engine: LivenessEngine, capsys: pytest.CaptureFixture[str]
+def test_replayed_video_without_a_challenge_is_a_screen(
+    kit: SceneKit, engine: LivenessEngine
 ) -> None:
-    """A replay of a recorded head turn on a screen: parallax alone cannot reject it (the
-    recording's own depth is replayed; docs/liveness.md), the random challenge does."""
+    """A replay of a recorded head turn on a phone screen: parallax cannot reject it (the
+    recording's own depth is replayed), the passive screen cues do, with no challenge."""
     recording = bona_fide_clip(kit, "turns", seed=3, seconds=4.0)
     replay = replay_clip(kit, recording, seed=3)
-    alone = engine.analyze(replay)
-    with capsys.disabled():
-        print(f"\nreplay without challenge (known gap): live={alone.live} {alone.reasons}")
+    result = engine.analyze(replay)
+    assert not result.live, result.to_dict()
+    assert ReasonCode.SCREEN_DETECTED in result.reasons
+    assert result.check("parallax").passed  # the gap the passive cues close
+    passive = result.check("passive")
+    assert not passive.passed
+    assert passive.details["screen"] is True
+    assert result.score < 0.5
+
+
+def test_replayed_nod_is_a_screen_too(kit: SceneKit, engine: LivenessEngine) -> None:
+    recording = bona_fide_clip(kit, "nod_and_turn", seed=8)
+    result = engine.analyze(replay_clip(kit, recording, seed=8))
+    assert not result.live, result.to_dict()
+    assert ReasonCode.SCREEN_DETECTED in result.reasons
+
+
+def test_replayed_video_fails_the_challenge(kit: SceneKit, engine: LivenessEngine) -> None:
+    """With a challenge whose actions the recording does not contain, a replay fails that too."""
+    recording = bona_fide_clip(kit, "turns", seed=3, seconds=4.0)
+    replay = replay_clip(kit, recording, seed=3)
     windows = ((0.6, 1.9), (1.9, 3.2))
     challenge = Challenge("n", "s", ("look_up", "turn_right"), windows, 0.0, 1e12)
     result = engine.analyze(replay, challenge)
     assert not result.live
     assert ReasonCode.CHALLENGE_NOT_FOLLOWED in result.reasons
+    assert ReasonCode.SCREEN_DETECTED in result.reasons
+
+
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [("screen_still", ReasonCode.SCREEN_DETECTED), ("print_still", ReasonCode.PRINT_DETECTED)],
+)
+def test_passive_cues_name_the_medium_of_still_attacks(
+    kind: str, code: ReasonCode, kit: SceneKit, engine: LivenessEngine
+) -> None:
+    result = engine.analyze(attack_clip(kit, kind, seed=6))
+    assert not result.live
+    assert code in result.reasons, result.check("passive").to_dict()

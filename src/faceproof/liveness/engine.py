@@ -11,11 +11,14 @@ and mouth openness. Then the checks run:
   agree (`face_changed`);
 - parallax: 3D motion, not a plane (`planar_motion`) and not a still face
   (`motion_insufficient`) - see `liveness.parallax`; this runs with or without a challenge;
+- passive cues: a screen's pixel grid/moire, bezel and glare, a print's halftone, on the
+  sharpest few frames (`screen_detected`, `print_detected`) - see `liveness.cues`; with or
+  without a challenge (this is what rejects a replayed video without one);
 - challenge (only when one is given): its actions in order, inside their windows
   (`challenge_not_followed`).
 
 No face at all raises `FaceError(face_not_found)`; a second clear face on a keyframe raises
-`FaceError(face_multiple)`. Passive screen/print cues (moire, bezel, halftone) are not built yet.
+`FaceError(face_multiple)`.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from faceproof.liveness.challenge import (
     follow_actions,
 )
 from faceproof.liveness.clip import Clip
+from faceproof.liveness.cues import CueThresholds, decide, frame_cues, summarise
 from faceproof.liveness.landmarks import (
     FaceMesh,
     FaceMeshLandmarker,
@@ -74,6 +78,9 @@ class LivenessConfig:
     max_identical_fraction: float = 0.3
     dark_luma: float = 45.0  # mean face luma (0-255) below which the clip is too dark
     parallax: ParallaxConfig = field(default_factory=ParallaxConfig)
+    cue_frames: int = 3  # passive cues run on this many of the sharpest tracked frames
+    cue_candidates: int = 15  # ... chosen among this many evenly spread tracked frames
+    cues: CueThresholds = field(default_factory=CueThresholds)
     actions: ActionThresholds = field(default_factory=ActionThresholds)
 
 
@@ -273,6 +280,55 @@ class LivenessEngine:
             "continuity", score, ok, None if ok else ReasonCode.FACE_CHANGED, details
         )
 
+    def _passive(
+        self, clip: Clip, tracked: list[int], meshes: list[FaceMesh | None]
+    ) -> CheckResult:
+        """Screen and print cues (liveness.cues) on the sharpest few tracked frames."""
+        cfg = self.config
+        picks = sorted({round(k) for k in np.linspace(0, len(tracked) - 1, cfg.cue_candidates)})
+        scored: list[tuple[float, int, tuple[float, float, float, float]]] = []
+        for k in picks:
+            mesh = meshes[k]
+            if mesh is None:
+                continue
+            frame = clip.frames[tracked[k]]
+            x0, y0 = mesh.xy.min(axis=0)
+            x1, y1 = mesh.xy.max(axis=0)
+            h, w = frame.shape[:2]
+            ix0, iy0 = max(0, int(x0)), max(0, int(y0))
+            patch = frame[iy0 : min(h, int(y1) + 1), ix0 : min(w, int(x1) + 1)]
+            if patch.size == 0:
+                continue
+            grey = cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_RGB2GRAY)
+            sharp = float(cv2.Laplacian(grey, cv2.CV_64F).var())
+            box = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+            scored.append((sharp, tracked[k], box))
+        scored.sort(key=lambda s: -s[0])
+        chosen = sorted(scored[: cfg.cue_frames], key=lambda s: s[1])
+        per_frame = [frame_cues(clip.frames[i], box) for _, i, box in chosen]
+        if not per_frame:
+            return CheckResult("passive", 0.5, True, None, {"frames": []})
+        cues = summarise(per_frame)
+        verdict = decide(cues, cfg.cues)
+        code = None
+        if verdict.screen:
+            code = ReasonCode.SCREEN_DETECTED
+        elif verdict.print_:
+            code = ReasonCode.PRINT_DETECTED
+        details: dict[str, object] = {
+            "frames": [i for _, i, _ in chosen],
+            "moire": round(cues.moire, 2),
+            "halftone": round(cues.halftone, 2),
+            "frame_sides": cues.frame_sides,
+            "glare": round(cues.glare, 4),
+            "saturation_p90": round(cues.saturation, 3),
+            "screen": verdict.screen,
+            "print": verdict.print_,
+        }
+        if verdict.why:
+            details["why"] = list(verdict.why)
+        return CheckResult("passive", verdict.score, code is None, code, details)
+
     # --- the whole analysis -----------------------------------------------------------------
 
     def analyze(self, clip: Clip, challenge: Challenge | None = None) -> LivenessResult:
@@ -309,6 +365,7 @@ class LivenessEngine:
         else:
             par_code = ReasonCode.MOTION_INSUFFICIENT
         checks.append(CheckResult("parallax", par.score, par_code is None, par_code, par.to_dict()))
+        checks.append(self._passive(clip, tracked, meshes))
         if challenge is not None:
             followed, action_checks = follow_actions(measures, challenge, cfg.actions)
             done = sum(c.done for c in action_checks)

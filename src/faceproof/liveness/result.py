@@ -14,7 +14,7 @@ __all__ = ["CheckResult", "LivenessResult"]
 class CheckResult:
     """One check: a 0..1 score (higher = more live), whether it passed, and its measures."""
 
-    name: str  # "parallax" | "timing" | "continuity" | "light" | "challenge"
+    name: str  # "parallax" | "timing" | "continuity" | "light" | "passive" | "challenge"
     score: float
     passed: bool
     code: ReasonCode | None = None  # the reason when it did not pass

@@ -3,13 +3,15 @@
 One renderer draws a textured triangle mesh with 3D vertices through a pinhole camera (painter's
 order, one dense `cv2.remap` per frame), so attacks and bona fide-like heads are drawn alike:
 
-- ATTACKS: the photo as a flat print (white paper border) or on a phone screen (black bezel,
-  brighter and bluer), as a plane of small triangles: held still with hand jitter, tilted left
-  and right about the vertical axis, swayed and scaled, bent (a cylinder) while tilting, all in
-  front of a synthetic room background.
+- ATTACKS: the photo as a flat print (halftone dots at 45 degrees, duller gamut, white paper
+  border) or on a phone screen (pixel grid with RGB sub-pixel stripes, a glare spot, black
+  bezel with a light rim, brighter and bluer), as a plane of small triangles: held still with
+  hand jitter, tilted left and right about the vertical axis, swayed and scaled, bent (a
+  cylinder) while tilting, all in front of a synthetic room background, with a mild camera
+  blur.
 - VIDEO REPLAY: a bona fide-like clip played on the phone screen, held with hand jitter. Its
-  landmarks carry the recorded head's parallax: only a challenge (or, later, screen cues)
-  can reject it.
+  landmarks carry the recorded head's parallax: only a challenge or the passive screen cues
+  (`liveness.cues`) can reject it.
 - BONA FIDE-LIKE: the portrait's 468-point face mesh, given the model's own depth (z), rotated in
   3D about a point behind the face (piecewise-affine warp of the mesh's Delaunay triangles),
   optionally following challenge actions (turns, look up, blink by closing the eyelid points).
@@ -231,18 +233,73 @@ def _hold(
     return _render(photo, uv, cam, tris, background)
 
 
-def _framed(portrait: U8, kind: str) -> U8:
-    """The portrait's head-and-shoulders cut as a print (paper border) or a phone screen."""
-    face = portrait[40:440, 120:520]  # 400x400 around the face
+SCREEN_PITCH = 3  # texture px per screen pixel (the grid the camera resolves, just)
+HALFTONE_PITCH = 5.0  # texture px per halftone cell, screen at 45 degrees
+CAMERA_BLUR = 0.6  # Gaussian sigma (px) of the camera's optics on attack frames
+
+
+def _pixel_grid(img: F64) -> F64:
+    """A phone screen's pixels: RGB sub-pixel stripes and dark gaps between pixel rows."""
+    h, w = img.shape[:2]
+    cols = np.arange(w) % SCREEN_PITCH
+    rows = np.arange(h) % SCREEN_PITCH
+    stripes = np.full((w, 3), 0.8)
+    for c in range(3):
+        stripes[cols == c, c] = 1.25  # each column lights one sub-pixel colour brightest
+    gap = np.where(rows == SCREEN_PITCH - 1, 0.6, 1.0)
+    out: F64 = img * stripes[None, :, :] * gap[:, None, None]
+    return out
+
+
+def _glare(img: F64, centre: tuple[float, float], radius: float) -> F64:
+    """A lamp's specular reflection on glass: a soft white blob added on top."""
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    d2 = ((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2 * 2.5) / radius**2
+    out: F64 = img + 320.0 * np.exp(-d2)[:, :, None]
+    return out
+
+
+def _halftone(img: F64) -> F64:
+    """Amplitude-modulated halftone (one dot screen at 45 degrees) and a print's duller gamut."""
+    h, w = img.shape[:2]
+    grey = img.mean(axis=2, keepdims=True)
+    dull = grey + 0.7 * (img - grey)  # inks cover less gamut than a camera sees
+    dull = 18 + dull * (225 - 18) / 255  # paper white and ink black: lower contrast
+    yy, xx = np.mgrid[0:h, 0:w]
+    u = (xx + yy) / math.sqrt(2) * 2 * math.pi / HALFTONE_PITCH
+    v = (xx - yy) / math.sqrt(2) * 2 * math.pi / HALFTONE_PITCH
+    screen = (np.cos(u) + np.cos(v)) / 4 + 0.5  # 0..1 dot profile
+    coverage = 1.0 - dull / 255.0  # ink needed
+    ink = np.clip((coverage - screen[:, :, None]) * 4 + 0.5, 0, 1)  # soft-edged dots
+    out: F64 = 240.0 * (1 - ink) + 8.0 * ink  # paper white where no ink
+    # Colour: the dots carry the (dulled) hue.
+    tint = dull / np.maximum(grey * (225 - 18) / 255 + 18, 1.0)
+    out = out * np.clip(tint, 0.6, 1.4)
+    return out
+
+
+def _framed(portrait: U8, kind: str, glare_at: tuple[float, float] = (0.78, 0.2)) -> U8:
+    """The portrait's head-and-shoulders cut as a print (halftone, paper border) or a phone
+    screen (pixel grid, dark bezel with a light rim, a glare spot)."""
+    face = portrait[40:440, 120:520].astype(np.float64)  # 400x400 around the face
     if kind == "screen":
-        lit = np.clip(face.astype(np.float64) * [0.95, 1.0, 1.12] * 1.08 + 6, 0, 255)
+        lit = _pixel_grid(face * [0.95, 1.0, 1.12] * 1.08 + 6)
+        lit = _glare(lit, (glare_at[0] * 400, glare_at[1] * 400), 45.0)
         pad = 18
         out = np.full((400 + 2 * pad, 400 + 2 * pad + 10, 3), 12, dtype=np.uint8)
-        out[pad : pad + 400, pad + 5 : pad + 405] = lit.astype(np.uint8)
+        out[:3, :] = out[-3:, :] = 190  # the phone's metal rim
+        out[:, :3] = out[:, -3:] = 190
+        out[pad : pad + 400, pad + 5 : pad + 405] = np.clip(lit, 0, 255).astype(np.uint8)
         return out
     pad = 24
     out = np.full((400 + 2 * pad, 400 + 2 * pad, 3), 236, dtype=np.uint8)
-    out[pad : pad + 400, pad : pad + 400] = face
+    out[pad : pad + 400, pad : pad + 400] = np.clip(_halftone(face), 0, 255).astype(np.uint8)
+    return out
+
+
+def _camera(frame: U8) -> U8:
+    out: U8 = np.asarray(cv2.GaussianBlur(frame, (0, 0), CAMERA_BLUR), np.uint8)
     return out
 
 
@@ -278,16 +335,18 @@ def attack_clip(
             bend = 1 / 260.0
             yaw += 30 * math.sin(phase)
         frames.append(
-            _hold(
-                photo,
-                background,
-                yaw=yaw,
-                pitch=pitch,
-                roll=roll,
-                distance=distance,
-                shift=shift,
-                bend=bend,
-                uv_tris=uv_tris,
+            _camera(
+                _hold(
+                    photo,
+                    background,
+                    yaw=yaw,
+                    pitch=pitch,
+                    roll=roll,
+                    distance=distance,
+                    shift=shift,
+                    bend=bend,
+                    uv_tris=uv_tris,
+                )
             )
         )
     return Clip.from_arrays(frames, [i / fps for i in range(n)], source=f"synthetic:{kind}")
@@ -378,16 +437,18 @@ def replay_clip(kit: SceneKit, recording: Clip, *, seed: int = 0) -> Clip:
         photo = _framed(np.asarray(shown), "screen")
         uv_tris = uv_tris or _grid(photo.shape[1], photo.shape[0], 14)
         frames.append(
-            _hold(
-                photo,
-                background,
-                yaw=float(jitter[i, 0]),
-                pitch=float(jitter[i, 1]),
-                roll=float(jitter[i, 2]) * 0.5,
-                distance=FOCAL * 1.05,
-                shift=(float(jitter[i, 3]) * 2, float(jitter[i, 4]) * 2),
-                bend=0.0,
-                uv_tris=uv_tris,
+            _camera(
+                _hold(
+                    photo,
+                    background,
+                    yaw=float(jitter[i, 0]),
+                    pitch=float(jitter[i, 1]),
+                    roll=float(jitter[i, 2]) * 0.5,
+                    distance=FOCAL * 1.05,
+                    shift=(float(jitter[i, 3]) * 2, float(jitter[i, 4]) * 2),
+                    bend=0.0,
+                    uv_tris=uv_tris,
+                )
             )
         )
     return Clip.from_arrays(frames, list(recording.timestamps), source="synthetic:replay")
