@@ -249,3 +249,89 @@ def test_activation_needs_a_passed_session(make_env: Any, card: Card) -> None:
     body = {"line_id": "l-1", "number": card.fields["number"]}
     r = env.client.post(f"/v1/sessions/{session['id']}/activation", json=body, headers=env.auth())
     assert_problem(r, 409, "session_state")
+
+
+# --- the mobile-ID path: a session completed without any face data ----------------------------
+
+
+class _Published:
+    def __init__(self) -> None:
+        self.lists: dict[str, str] = {}
+
+    def fetch(self, uri: str) -> str:
+        return self.lists[uri]
+
+
+def _mobile_id_env(make_env: Any) -> tuple[Env, Any, Any]:
+    from faceproof.alternatives import MobileIdVerifier, TestHolder, TestIssuer
+
+    env = make_env()
+    issuer, published = TestIssuer(), _Published()
+    published.lists[issuer.status_uri] = issuer.status_list(env.clock())
+    verifier = MobileIdVerifier({issuer.issuer_id: issuer.public_key}, published, clock=env.clock)
+    env.client.app.state.service.mobile_id = verifier  # type: ignore[attr-defined]
+    return env, issuer, TestHolder()
+
+
+def _present(env: Env, issuer: Any, holder: Any, path: str, number: str, **kw: Any) -> Any:
+    binding = env.client.get(f"{path}/mobile-id").json()
+    credential, disclosures, _ = issuer.issue(
+        holder, name="홍길동", birth_date="1990-01-01", number=number, now=env.clock()
+    )
+    presentation = holder.present(
+        credential,
+        disclosures,
+        nonce=kw.get("nonce", binding["nonce"]),
+        audience=binding["audience"],
+        now=env.clock(),
+    )
+    return env.client.post(f"{path}/mobile-id", json={"presentation": presentation})
+
+
+def test_a_mobile_id_presentation_completes_a_session_without_face_data(make_env: Any) -> None:
+    env, issuer, holder = _mobile_id_env(make_env)
+    path = env.capture_path(env.new_session())  # no biometric consent is needed on this path
+    r = _present(env, issuer, holder, path, "900101-1234567")
+    assert r.status_code == 200, r.text
+    step = r.json()
+    assert step["outcome"] == "pass"
+    assert step["decision"]["reasons"] == ["mobile_id_verified"]
+    assert step["attempts_used"] == 0
+    claims = verify_receipt(step["decision"]["receipt"], env.signer.jwks())
+    assurance = claims["assurance"]
+    assert assurance["document_type"] == "mobile_id"
+    assert assurance["models"] == []  # no face model ran
+    assert assurance["score"] is None
+    assert assurance["liveness_checks"] == []
+    assert claims["subject"] == pseudonymise("900101-1234567", env.settings.pseudonym_secret())
+    # The session is decided: the token is spent.
+    assert_problem(env.client.get(f"{path}/mobile-id"), 409, "token_replayed")
+
+
+def test_a_presentation_for_another_session_is_refused(make_env: Any) -> None:
+    env, issuer, holder = _mobile_id_env(make_env)
+    path = env.capture_path(env.new_session())
+    r = _present(env, issuer, holder, path, "900101-1234567", nonce="someone-elses-nonce")
+    assert_problem(r, 422, "mobile_id_nonce_mismatch")
+    # Nothing was decided: a correct presentation still works.
+    assert _present(env, issuer, holder, path, "900101-1234567").json()["outcome"] == "pass"
+
+
+def test_the_line_limit_applies_to_the_mobile_id_path_too(make_env: Any) -> None:
+    from faceproof.policy import Activation
+
+    env, issuer, holder = _mobile_id_env(make_env)
+    for i in range(3):
+        _registry(env).record_activation(
+            Activation("900101-1234567", f"carrier-{i}", "s", f"l-{i}", env.clock())
+        )
+    path = env.capture_path(env.new_session())
+    step = _present(env, issuer, holder, path, "900101-1234567").json()
+    assert step["outcome"] == "fail"
+    assert step["decision"]["reasons"] == ["policy_line_limit"]
+
+
+def test_mobile_id_not_configured(make_env: Any) -> None:
+    env = make_env()
+    path = env.capture_path(env.new_session())
+    assert_problem(env.client.get(f"{path}/mobile-id"), 409, "mobile_id_not_configured")

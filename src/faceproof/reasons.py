@@ -136,6 +136,7 @@ class ReasonCode(StrEnum):
     MOBILE_ID_HOLDER_BINDING = "mobile_id_holder_binding"
     MOBILE_ID_CLOCK_SKEW = "mobile_id_clock_skew"
     MOBILE_ID_MISSING_CLAIMS = "mobile_id_missing_claims"
+    MOBILE_ID_NOT_CONFIGURED = "mobile_id_not_configured"
     MANUAL_CHECK_RECORDED = "manual_check_recorded"
     MANUAL_ABSTRACT_NOT_SAME_DAY = "manual_abstract_not_same_day"
     MANUAL_CHECK_INVALID = "manual_check_invalid"
@@ -652,6 +653,11 @@ _CATALOG: dict[ReasonCode, _Text] = {
         Severity.REJECT,
         "The presentation does not disclose the name, birth date and number.",
         "이름, 생년월일, 등록번호가 제시되지 않았습니다.",
+    ),
+    ReasonCode.MOBILE_ID_NOT_CONFIGURED: _Text(
+        Severity.REJECT,
+        "This service has no mobile-ID trust list configured; use another path.",
+        "모바일 신분증 신뢰 목록이 설정되지 않았습니다. 다른 방법을 이용해 주세요.",
     ),
     ReasonCode.MANUAL_CHECK_RECORDED: _Text(
         Severity.INFO,

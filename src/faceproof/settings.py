@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     policy_rules_path: str | None = None
     # Where development new-line alerts go (read them with `faceproof outbox`).
     outbox_path: str | None = None
+    # The mobile-ID path: a JSON trust list {issuer id: Ed25519 public JWK}; None: not offered.
+    mobile_id_trust_path: str | None = None
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -45,12 +45,14 @@ from faceproof.privacy.receipts import b64url_decode, b64url_encode
 from faceproof.reasons import ReasonCode
 
 __all__ = [
+    "HttpStatusLists",
     "MobileIdError",
     "MobileIdIdentity",
     "MobileIdVerifier",
     "StatusListSource",
     "TestHolder",
     "TestIssuer",
+    "load_mobile_id_verifier",
 ]
 
 CREDENTIAL_TYP = "vc+sd-jwt"
@@ -214,6 +216,41 @@ class MobileIdVerifier:
                 raise _fail(ReasonCode.MOBILE_ID_INVALID, "malformed disclosure")
             disclosed[name] = value
         return disclosed
+
+
+class HttpStatusLists:
+    """Fetch issuer status lists over HTTP(S) with a bounded timeout; errors fail closed."""
+
+    def __init__(self, timeout_s: float = 2.0) -> None:
+        self._timeout = timeout_s
+
+    def fetch(self, uri: str) -> str:
+        import httpx
+
+        try:
+            response = httpx.get(uri, timeout=self._timeout, follow_redirects=False)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise ValueError("status list unavailable") from exc
+        return response.text.strip()
+
+
+def load_mobile_id_verifier(
+    trust_path: str, clock: Callable[[], datetime] | None = None
+) -> MobileIdVerifier:
+    """A verifier from a JSON trust list file `{issuer id: Ed25519 public JWK}`."""
+    from pathlib import Path
+
+    from faceproof.errors import ServiceError
+
+    try:
+        raw = json.loads(Path(trust_path).read_text(encoding="utf-8"))
+        trust = {str(issuer): public_key_from_jwk(jwk) for issuer, jwk in raw.items()}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ServiceError(ReasonCode.MOBILE_ID_NOT_CONFIGURED, "unreadable trust list") from exc
+    if clock is None:
+        return MobileIdVerifier(trust, HttpStatusLists())
+    return MobileIdVerifier(trust, HttpStatusLists(), clock=clock)
 
 
 # --- a local test issuer and holder, so the path is tested end to end -------------------------

@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
+from faceproof.alternatives.mobile_id import MobileIdVerifier
 from faceproof.comparison import FaceComparer
 from faceproof.liveness.challenge import ChallengeIssuer
 from faceproof.liveness.engine import LivenessEngine
@@ -62,6 +63,7 @@ def create_app(
     liveness: LivenessEngine | None = None,
     challenges: ChallengeIssuer | None = None,
     registry: LineRegistry | None = None,
+    mobile_id: MobileIdVerifier | None = None,
 ) -> FastAPI:
     """`comparer`, `liveness` (models), `signer`, `clock` and `challenges` are injectable for
     tests; by default models load on first use and challenges are signed with the settings'
@@ -91,6 +93,7 @@ def create_app(
         liveness=_Lazy(LivenessEngine, liveness),
         challenges=challenges,
         registry=registry,
+        mobile_id=mobile_id,
     )
 
     @asynccontextmanager

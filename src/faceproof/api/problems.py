@@ -41,6 +41,7 @@ _STATUS: dict[ReasonCode, int] = {
     ReasonCode.MALFORMED_REQUEST: 422,
     ReasonCode.RATE_LIMITED: 429,
     ReasonCode.ACTIVATION_SUBJECT_MISMATCH: 422,
+    ReasonCode.MOBILE_ID_NOT_CONFIGURED: 409,
     ReasonCode.INTERNAL_ERROR: 500,
 }
 

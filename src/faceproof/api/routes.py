@@ -18,6 +18,8 @@ from .schemas import (
     ActivationPublic,
     ChallengePublic,
     ConsentCreate,
+    MobileIdCreate,
+    MobileIdRequest,
     SessionCreate,
     SessionCreated,
     SessionPublic,
@@ -136,6 +138,30 @@ def activate(
 ) -> ActivationPublic:
     """The carrier opened the line: record it in the cross-carrier registry, alert the holder."""
     return service.activate(caller.tenant_id, session_id, body)
+
+
+@router.get(
+    "/v1/capture/{token}/mobile-id",
+    dependencies=[CaptureLimit],
+    response_model=MobileIdRequest,
+    tags=["capture"],
+    responses=_PROBLEM,
+)
+def mobile_id_request(token: str, service: ServiceDep) -> MobileIdRequest:
+    """The nonce and audience the wallet must bind its mobile-ID presentation to."""
+    return service.mobile_id_request(token)
+
+
+@router.post(
+    "/v1/capture/{token}/mobile-id",
+    dependencies=[CaptureLimit],
+    response_model=StepPublic,
+    tags=["capture"],
+    responses=_PROBLEM,
+)
+def mobile_id_present(token: str, body: MobileIdCreate, service: ServiceDep) -> StepPublic:
+    """The non-biometric path: a mobile-ID presentation decides the session, no face data."""
+    return service.mobile_id_present(token, body.presentation)
 
 
 @router.post(

@@ -157,3 +157,14 @@ class ActivationPublic(BaseModel):
     line_id: str
     recorded: bool
     alert_sent: bool
+
+
+class MobileIdRequest(BaseModel):
+    """What the wallet must bind its presentation to."""
+
+    nonce: str
+    audience: str
+
+
+class MobileIdCreate(_Strict):
+    presentation: str = Field(min_length=10, max_length=128 * 1024)

@@ -25,6 +25,7 @@ offline too:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import queue
 import secrets
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session as DbSession
 
+from faceproof.alternatives.mobile_id import MobileIdVerifier, load_mobile_id_verifier
 from faceproof.comparison import CompareResult, FaceComparer
 from faceproof.errors import InputError
 from faceproof.liveness.challenge import Challenge, ChallengeError, ChallengeIssuer
@@ -64,6 +66,7 @@ from faceproof.verification import (
     DocumentEvidence,
     DocumentStatus,
     Outcome,
+    check_policy,
     comparer_models,
     decide,
     gather_evidence,
@@ -83,6 +86,7 @@ from .schemas import (
     DecisionPublic,
     DocumentCheckPublic,
     DocumentPublic,
+    MobileIdRequest,
     ReasonPublic,
     SessionCreate,
     SessionCreated,
@@ -188,6 +192,7 @@ class VerificationService:
         challenges: ChallengeIssuer | None = None,
         issuer: IssuerCheck | None = None,
         registry: LineRegistry | None = None,
+        mobile_id: MobileIdVerifier | None = None,
     ) -> None:
         self.settings = settings
         self.db = database
@@ -228,6 +233,10 @@ class VerificationService:
             settings.outbox_path or str(Path(settings.data_dir) / "outbox.jsonl")
         )
         self._pseudonym_key = settings.pseudonym_secret()
+        # The mobile-ID path, when a trust list is configured (or a verifier injected).
+        if mobile_id is None and settings.mobile_id_trust_path:
+            mobile_id = load_mobile_id_verifier(settings.mobile_id_trust_path, self.clock)
+        self.mobile_id = mobile_id
         self.tenant_limiter = RateLimiter(settings.rate_limit_tenant_per_minute, clock)
         self.client_limiter = RateLimiter(settings.rate_limit_client_per_minute, clock)
         self._lock = threading.Lock()
@@ -287,8 +296,6 @@ class VerificationService:
 
     def activate(self, tenant_id: str, session_id: str, body: ActivationCreate) -> ActivationPublic:
         """Record a line the carrier opened after a `pass`, and alert the holder (once)."""
-        import hmac
-
         from faceproof.documents import pseudonymise
         from faceproof.policy import Activation
         from faceproof.policy.alerts import send_line_alert
@@ -336,6 +343,85 @@ class VerificationService:
         return ActivationPublic(
             session_id=session_id, line_id=body.line_id, recorded=True, alert_sent=alert_sent
         )
+
+    # --- the mobile-ID path (no face data) ---------------------------------------------------
+
+    def _mobile_id_binding(self, session_id: str) -> MobileIdRequest:
+        nonce = hmac.new(
+            self.settings.challenge_secret(), f"mobile-id:{session_id}".encode(), hashlib.sha256
+        ).hexdigest()[:32]
+        audience = f"{self.settings.public_base_url.rstrip('/')}/v1/sessions/{session_id}"
+        return MobileIdRequest(nonce=nonce, audience=audience)
+
+    def mobile_id_request(self, token: str) -> MobileIdRequest:
+        with self.db.session() as db:
+            session = self._by_token(db, token)
+            if self.mobile_id is None:
+                raise ApiError(ReasonCode.MOBILE_ID_NOT_CONFIGURED)
+            return self._mobile_id_binding(session.id)
+
+    def mobile_id_present(self, token: str, presentation: str) -> StepPublic:
+        """Verify a mobile-ID presentation and decide, with no face capture at all. An invalid
+        presentation is a 422 with its code (the applicant may retry or take another path)."""
+        from faceproof.documents import pseudonymise
+
+        with self.db.session() as db:
+            session = self._by_token(db, token)
+            if self.mobile_id is None:
+                raise ApiError(ReasonCode.MOBILE_ID_NOT_CONFIGURED)
+            if session.state == SessionState.COMPLETED:
+                raise ApiError(ReasonCode.SESSION_STATE)
+            binding = self._mobile_id_binding(session.id)
+            carrier, store, state = session.tenant_id, session.store_id, session.state
+        identity = self.mobile_id.verify(
+            presentation, nonce=binding.nonce, audience=binding.audience
+        )
+
+        def policy_for(number: str) -> PolicyOutcome:
+            context = PolicyContext(number, carrier, store, stage="pre_pass")
+            return evaluate(context, self.registry, self.rules, self.clock())
+
+        policy = check_policy(policy_for, identity.number)
+        evidence = DocumentEvidence(
+            status=DocumentStatus.VERIFIED,
+            reasons=(ReasonCode.MOBILE_ID_VERIFIED,),
+            type="mobile_id",
+            checks=(("mobile_id", True, ReasonCode.MOBILE_ID_VERIFIED),),
+            subject=pseudonymise(identity.number, self._pseudonym_key),
+            policy=policy,
+        )
+        del identity
+        if policy.decision == "deny":
+            outcome, reasons = Outcome.FAIL, policy.reasons
+        elif policy.decision == "review":
+            outcome, reasons = Outcome.REVIEW, (ReasonCode.MOBILE_ID_VERIFIED, *policy.reasons)
+        else:
+            outcome, reasons = Outcome.PASS, (ReasonCode.MOBILE_ID_VERIFIED,)
+        with self.db.session() as db:
+            session = self._by_token(db, token)
+            verdict = Verdict(
+                outcome,
+                True,
+                reasons,
+                None,
+                None,
+                DocumentStatus.VERIFIED,
+                0,
+                session.attempts_limit,
+                (),
+            )
+            decision = self._finalise(db, session, verdict, from_state=state, document=evidence)
+            if decision is None:
+                raise ApiError(ReasonCode.SESSION_STATE)
+            codes = list(decision.reasons)
+            return self._step(
+                session,
+                outcome=decision.decision,
+                reasons=codes,
+                messages=_messages(codes),
+                document=_document_public(evidence),
+                decision=self._decision_public(decision),
+            )
 
     def get_session(self, tenant_id: str, session_id: str) -> SessionPublic:
         with self.db.session() as db:
