@@ -12,6 +12,7 @@ import json
 import random
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -335,3 +336,57 @@ def test_mobile_id_not_configured(make_env: Any) -> None:
     env = make_env()
     path = env.capture_path(env.new_session())
     assert_problem(env.client.get(f"{path}/mobile-id"), 409, "mobile_id_not_configured")
+
+
+# --- the clerk's manual path -------------------------------------------------------------------
+
+
+def _manual(env: Env, session_id: str, **overrides: Any) -> Any:
+    body = {
+        "clerk_id": "clerk-17",
+        "document_serial": "2026-0501-0042",
+        "abstract_issued_on": (env.clock() + timedelta(hours=9)).date().isoformat(),
+        "holder_matches": True,
+        "number": "900101-1234567",
+        **overrides,
+    }
+    return env.client.post(f"/v1/sessions/{session_id}/manual-check", json=body, headers=env.auth())
+
+
+def test_a_clerks_same_day_abstract_completes_a_session_without_face_data(
+    make_env: Any,
+) -> None:
+    env = make_env()
+    session = env.new_session()
+    r = _manual(env, session["id"])
+    assert r.status_code == 200, r.text
+    step = r.json()
+    assert step["outcome"] == "pass"
+    assert step["decision"]["reasons"] == ["manual_check_recorded"]
+    claims = verify_receipt(step["decision"]["receipt"], env.signer.jwks())
+    assert claims["assurance"]["document_type"] == "manual_abstract"
+    assert claims["assurance"]["models"] == []
+    # Decided once: a second entry is refused.
+    assert_problem(_manual(env, session["id"]), 409, "session_state")
+
+
+def test_a_stale_abstract_fails_and_another_tenant_cannot_touch_the_session(
+    make_env: Any,
+) -> None:
+    env = make_env()
+    session = env.new_session()
+    other = env.client.post(
+        f"/v1/sessions/{session['id']}/manual-check",
+        json={
+            "clerk_id": "x1",
+            "document_serial": "123456",
+            "abstract_issued_on": "2026-01-01",
+            "holder_matches": True,
+            "number": "900101-1234567",
+        },
+        headers=env.auth("other"),
+    )
+    assert_problem(other, 404, "session_not_found")
+    step = _manual(env, session["id"], abstract_issued_on="2020-01-01").json()
+    assert step["outcome"] == "fail"
+    assert step["decision"]["reasons"] == ["manual_abstract_not_same_day"]

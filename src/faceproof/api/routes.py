@@ -18,6 +18,7 @@ from .schemas import (
     ActivationPublic,
     ChallengePublic,
     ConsentCreate,
+    ManualCheckCreate,
     MobileIdCreate,
     MobileIdRequest,
     SessionCreate,
@@ -138,6 +139,19 @@ def activate(
 ) -> ActivationPublic:
     """The carrier opened the line: record it in the cross-carrier registry, alert the holder."""
     return service.activate(caller.tenant_id, session_id, body)
+
+
+@router.post(
+    "/v1/sessions/{session_id}/manual-check",
+    response_model=StepPublic,
+    tags=["sessions"],
+    responses=_PROBLEM,
+)
+def manual_check(
+    session_id: str, body: ManualCheckCreate, caller: SessionsWrite, service: ServiceDep
+) -> StepPublic:
+    """The clerk's non-biometric path: a same-day resident-registration abstract."""
+    return service.manual_check(caller.tenant_id, session_id, body)
 
 
 @router.get(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -168,3 +168,15 @@ class MobileIdRequest(BaseModel):
 
 class MobileIdCreate(_Strict):
     presentation: str = Field(min_length=10, max_length=128 * 1024)
+
+
+class ManualCheckCreate(_Strict):
+    """A clerk's check of a same-day resident-registration abstract (no biometrics)."""
+
+    clerk_id: str = Field(min_length=2, max_length=64)
+    document_serial: str = Field(min_length=6, max_length=32)
+    abstract_issued_on: date
+    holder_matches: bool
+    # The registration number on the abstract: for the subscription rules and the subject
+    # pseudonym; not stored.
+    number: str = Field(min_length=6, max_length=20, pattern=r"^[0-9A-Za-z-]+$")

@@ -86,6 +86,7 @@ from .schemas import (
     DecisionPublic,
     DocumentCheckPublic,
     DocumentPublic,
+    ManualCheckCreate,
     MobileIdRequest,
     ReasonPublic,
     SessionCreate,
@@ -406,6 +407,86 @@ class VerificationService:
                 None,
                 None,
                 DocumentStatus.VERIFIED,
+                0,
+                session.attempts_limit,
+                (),
+            )
+            decision = self._finalise(db, session, verdict, from_state=state, document=evidence)
+            if decision is None:
+                raise ApiError(ReasonCode.SESSION_STATE)
+            codes = list(decision.reasons)
+            return self._step(
+                session,
+                outcome=decision.decision,
+                reasons=codes,
+                messages=_messages(codes),
+                document=_document_public(evidence),
+                decision=self._decision_public(decision),
+            )
+
+    def manual_check(self, tenant_id: str, session_id: str, body: ManualCheckCreate) -> StepPublic:
+        """The clerk's path: a same-day abstract checked by a person decides the session."""
+        from faceproof.alternatives import record_manual_check
+        from faceproof.documents import pseudonymise
+
+        with self.db.session() as db:
+            session = db.scalars(
+                select(Session).where(Session.id == session_id, Session.tenant_id == tenant_id)
+            ).first()
+            if session is None:
+                raise ApiError(ReasonCode.SESSION_NOT_FOUND)
+            if session.state == SessionState.COMPLETED:
+                raise ApiError(ReasonCode.SESSION_STATE)
+            store, state = session.store_id, session.state
+        check = record_manual_check(
+            clerk_id=body.clerk_id,
+            document_serial=body.document_serial,
+            abstract_issued_on=body.abstract_issued_on,
+            holder_matches=body.holder_matches,
+            now=self.clock(),
+        )
+
+        def policy_for(number: str) -> PolicyOutcome:
+            context = PolicyContext(number, tenant_id, store, stage="pre_pass")
+            return evaluate(context, self.registry, self.rules, self.clock())
+
+        policy = check_policy(policy_for, body.number) if check.outcome == "confirmed" else None
+        evidence = DocumentEvidence(
+            status=DocumentStatus.VERIFIED
+            if check.outcome == "confirmed"
+            else DocumentStatus.REJECTED,
+            reasons=check.reasons,
+            type="manual_abstract",
+            checks=(("manual_abstract", check.outcome == "confirmed", check.reasons[0]),),
+            subject=pseudonymise(body.number, self._pseudonym_key),
+            policy=policy,
+        )
+        if check.outcome != "confirmed":
+            outcome, reasons = Outcome.FAIL, check.reasons
+        elif policy is not None and policy.decision == "deny":
+            outcome, reasons = Outcome.FAIL, policy.reasons
+        elif policy is not None and policy.decision == "review":
+            outcome, reasons = Outcome.REVIEW, (*check.reasons, *policy.reasons)
+        else:
+            outcome, reasons = Outcome.PASS, check.reasons
+        with self.db.session() as db:
+            session = db.get_one(Session, session_id)
+            append_audit(
+                db,
+                "session.manual_check",
+                now=self.clock(),
+                tenant_id=tenant_id,
+                session_id=session_id,
+                # Who checked which abstract, and the outcome: no biometrics, no number.
+                data=check.to_dict(),
+            )
+            verdict = Verdict(
+                outcome,
+                True,
+                tuple(reasons),
+                None,
+                None,
+                evidence.status,
                 0,
                 session.attempts_limit,
                 (),
