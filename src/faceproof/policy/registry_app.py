@@ -133,15 +133,17 @@ def create_registry_app(
     @app.post("/v1/identities/status")
     def status(body: StatusIn, who: Carrier) -> StatusOut:
         del who  # any carrier may ask; it learns counts and flags only
-        identity, now = pseudonym(body.number), clock()
-        failed, stores = registry.failed_checks(
-            identity, now - timedelta(hours=body.failed_window_hours)
+        now = clock()
+        lines, blocked, barred, failed, stores = registry.status(
+            pseudonym(body.number),
+            now - timedelta(days=body.window_days),
+            now - timedelta(hours=body.failed_window_hours),
         )
         return StatusOut(
-            new_lines=registry.count_activations(identity, now - timedelta(days=body.window_days)),
+            new_lines=lines,
             window_days=body.window_days,
-            blocked=registry.is_blocked(identity),
-            barred_until=registry.barred_until(identity),
+            blocked=blocked,
+            barred_until=barred,
             failed_checks=failed,
             failed_distinct_stores=stores,
         )

@@ -7,6 +7,7 @@ the registry's key first. SQLite by default, PostgreSQL by URL (`storage.Databas
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -26,6 +27,8 @@ from faceproof.storage.db import Database
 from faceproof.storage.tenants import hash_secret
 
 __all__ = ["RegistryBase", "SqlLineRegistry"]
+
+_AUTH_CACHE_SECONDS = 30.0
 
 
 class RegistryBase(DeclarativeBase):
@@ -77,6 +80,7 @@ class SqlLineRegistry:
 
     def __init__(self, database: Database) -> None:
         self.db = database
+        self._carriers: dict[str, tuple[RegistryCarrier, float]] = {}
         RegistryBase.metadata.create_all(database.engine)
 
     # --- carriers
@@ -87,11 +91,18 @@ class SqlLineRegistry:
         return key
 
     def authenticate(self, presented: str) -> RegistryCarrier | None:
+        digest = hash_secret(presented)
+        now = time.monotonic()
+        cached = self._carriers.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
         with self.db.session() as s:
             # The lookup is by hash of a high-entropy key: no secret is compared in Python.
-            return s.scalar(
-                select(RegistryCarrier).where(RegistryCarrier.key_hash == hash_secret(presented))
-            )
+            carrier = s.scalar(select(RegistryCarrier).where(RegistryCarrier.key_hash == digest))
+        if carrier is not None:
+            # Every carrier call authenticates; a short cache keeps that off the database.
+            self._carriers[digest] = (carrier, now + _AUTH_CACHE_SECONDS)
+        return carrier
 
     # --- LineRegistry
     def record_activation(self, activation: Activation) -> None:
@@ -162,6 +173,28 @@ class SqlLineRegistry:
                 )
             )
         return int(lines or 0), int(failed or 0)
+
+    def status(
+        self, identity: str, lines_since: datetime, failed_since: datetime
+    ) -> tuple[int, bool, datetime | None, int, int]:
+        """(new lines, blocked, barred until, failed checks, distinct stores) in one unit of
+        work: the registry's hot path, asked by every carrier before every line."""
+        with self.db.session() as s:
+            lines = s.scalar(
+                select(func.count())
+                .select_from(RegistryActivation)
+                .where(
+                    RegistryActivation.identity == identity, RegistryActivation.at >= lines_since
+                )
+            )
+            failed = s.execute(
+                select(RegistryFailedCheck.carrier, RegistryFailedCheck.store).where(
+                    RegistryFailedCheck.identity == identity, RegistryFailedCheck.at >= failed_since
+                )
+            ).all()
+            flag = s.get(RegistryFlag, identity)
+            blocked, barred = (flag.blocked, _aware(flag.barred_until)) if flag else (False, None)
+        return int(lines or 0), blocked, barred, len(failed), len(set(failed))
 
     def _flag(self, identity: str) -> tuple[bool, datetime | None]:
         with self.db.session() as s:
