@@ -390,3 +390,35 @@ def test_a_stale_abstract_fails_and_another_tenant_cannot_touch_the_session(
     step = _manual(env, session["id"], abstract_issued_on="2020-01-01").json()
     assert step["outcome"] == "fail"
     assert step["decision"]["reasons"] == ["manual_abstract_not_same_day"]
+
+
+def test_the_rules_are_checked_again_just_before_a_pass(
+    make_env: Any, issuer_sim: IssuerFactory, card: Card, head_turn_mp4: bytes
+) -> None:
+    from faceproof.policy import Activation
+
+    sim = issuer_sim([card.registry_entry("valid")])
+    env = make_env(sim.url)
+    path, doc = _document(env, card)
+    assert doc["document"]["policy"]["decision"] == "allow"
+    # Meanwhile, three lines are opened in this person's name at other carriers.
+    for i in range(3):
+        _registry(env).record_activation(
+            Activation(card.fields["number"], f"carrier-{i}", "s", f"l-{i}", env.clock())
+        )
+    step = _clip(env, path, head_turn_mp4)
+    assert step["outcome"] == "fail"
+    assert step["decision"]["reasons"] == ["policy_line_limit"]
+
+
+def test_a_failed_face_check_is_reported_to_the_line_registry(
+    make_env: Any, card: Card, print_attack_mp4: bytes
+) -> None:
+    env = make_env()
+    path, _ = _document(env, card)
+    since = env.clock() - timedelta(hours=1)
+    assert _registry(env).failed_checks(card.fields["number"], since) == (0, 0)
+    step = _clip(env, path, print_attack_mp4)
+    assert step["outcome"] == "retry"
+    # One failed check at this store: repeated across stores, it flags a possible stolen card.
+    assert _registry(env).failed_checks(card.fields["number"], since) == (1, 1)

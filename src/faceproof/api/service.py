@@ -638,8 +638,11 @@ class VerificationService:
             session_id, token_expires = session.id, session.capture_token_expires_at
             carrier, store = session.tenant_id, session.store_id
 
+        seen: list[str] = []
+
         def policy(number: str) -> PolicyOutcome:
             # Checked before any face is captured, so a denied person is turned away early.
+            seen.append(number)
             context = PolicyContext(number, carrier, store, stage="pre_capture")
             return evaluate(context, self.registry, self.rules, self.clock())
 
@@ -705,9 +708,8 @@ class VerificationService:
                 session_id=session.id,
                 data={"status": evidence.status.value, "type": evidence.type, "reasons": codes},
             )
-            self.templates.put(
-                session_id, HeldCard(template, evidence), min(token_expires, session.expires_at)
-            )
+            held = HeldCard(template, evidence, seen[0] if seen else None)
+            self.templates.put(session_id, held, min(token_expires, session.expires_at))
             return self._step(
                 session,
                 outcome="document_accepted",
@@ -757,8 +759,9 @@ class VerificationService:
             card = self._card(session)
             number = self._reserve(db, session)
             limit, session_id = session.attempts_limit, session.id
+            carrier, store = session.tenant_id, session.store_id
         # 2. Inference, outside any transaction.
-        verdict = self._decide(card, image, number, limit)
+        verdict = self._settle(self._decide(card, image, number, limit), card, carrier, store)
         del image
         # 3. Record the attempt, and the decision when final.
         return self._record(session_id, number, verdict, card.document)
@@ -816,6 +819,7 @@ class VerificationService:
             challenge = self._consume_challenge(spec, session.id)
             number = self._reserve(db, session)
             limit, session_id = session.attempts_limit, session.id
+            carrier, store = session.tenant_id, session.store_id
         # 2. Inference, outside any transaction.
         try:
             clip = load_clip(data, ClipLimits(max_bytes=self.settings.max_clip_bytes))
@@ -841,6 +845,7 @@ class VerificationService:
                 models=evidence.models,
                 policy=card.document.policy,
             )
+            verdict = self._settle(verdict, card, carrier, store)
         del data
         if verdict.liveness is not None and not verdict.liveness.live:
             for code in verdict.liveness.reasons:
@@ -891,6 +896,45 @@ class VerificationService:
                 messages=_messages(codes),
                 decision=self._decision_public(decision) if decision else None,
             )
+
+    def _settle(self, verdict: Verdict, card: HeldCard, carrier: str, store: str) -> Verdict:
+        """The line registry's part of an attempt: a failed face check is reported (repeated
+        failures with one card across stores flag a possibly stolen card), and a `pass` is
+        re-checked against the subscription rules, since lines may have opened elsewhere
+        since the document step."""
+        from dataclasses import replace
+
+        from faceproof.errors import ServiceError
+        from faceproof.policy import FailedCheck
+
+        identity = card.registry_identity
+        if identity is None:
+            return verdict
+        failed_face = (verdict.match is not None and not verdict.match.match) or (
+            verdict.liveness is not None and not verdict.liveness.live
+        )
+        if failed_face:
+            try:
+                self.registry.record_failed_check(
+                    FailedCheck(identity, carrier, store, self.clock())
+                )
+            except ServiceError:
+                _log.warning("line registry unavailable: a failed check was not reported")
+        if verdict.outcome is not Outcome.PASS:
+            return verdict
+
+        def policy_for(number: str) -> PolicyOutcome:
+            context = PolicyContext(number, carrier, store, stage="pre_pass")
+            return evaluate(context, self.registry, self.rules, self.clock())
+
+        recheck = check_policy(policy_for, identity)
+        if recheck.decision == "deny":
+            return replace(verdict, outcome=Outcome.FAIL, reasons=recheck.reasons)
+        if recheck.decision == "review":
+            return replace(
+                verdict, outcome=Outcome.REVIEW, reasons=(*verdict.reasons, *recheck.reasons)
+            )
+        return verdict
 
     def _decide(self, card: HeldCard, image: bytes, number: int, limit: int) -> Verdict:
         comparer = self._comparer()

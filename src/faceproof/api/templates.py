@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from faceproof.faces.types import FaceTemplate
@@ -24,6 +24,10 @@ __all__ = ["HeldCard", "TemplateStore"]
 class HeldCard:
     template: FaceTemplate
     document: DocumentEvidence
+    # The card's number as the line registry needs it (it keeps only its own HMAC): held in
+    # memory for the policy re-check before a pass and to report failed face checks; never
+    # written anywhere, never in a repr.
+    registry_identity: str | None = field(default=None, repr=False)
 
 
 class TemplateStore:
