@@ -54,6 +54,7 @@ from faceproof.policy import (
     load_rules,
 )
 from faceproof.policy.alerts import OutboxNotifier
+from faceproof.policy.engine import Stage
 from faceproof.policy.registry_client import HttpLineRegistry
 from faceproof.privacy.receipts import ReceiptSigner
 from faceproof.reasons import ReasonCode, describe
@@ -347,6 +348,41 @@ class VerificationService:
 
     # --- the mobile-ID path (no face data) ---------------------------------------------------
 
+    def _policy(self, number: str, carrier: str, store: str, stage: Stage) -> PolicyOutcome:
+        """The subscription rules for this person now; an unreachable registry is a review."""
+
+        def evaluate_now(identity: str) -> PolicyOutcome:
+            context = PolicyContext(identity, carrier, store, stage=stage)
+            return evaluate(context, self.registry, self.rules, self.clock())
+
+        return check_policy(evaluate_now, number)
+
+    def _decide_without_face(
+        self,
+        db: DbSession,
+        session: Session,
+        outcome: Outcome,
+        reasons: tuple[ReasonCode, ...],
+        evidence: DocumentEvidence,
+        from_state: str,
+    ) -> StepPublic:
+        """Decide a session on a non-biometric path (mobile ID, manual check): no attempt."""
+        verdict = Verdict(
+            outcome, True, reasons, None, None, evidence.status, 0, session.attempts_limit, ()
+        )
+        decision = self._finalise(db, session, verdict, from_state=from_state, document=evidence)
+        if decision is None:
+            raise ApiError(ReasonCode.SESSION_STATE)
+        codes = list(decision.reasons)
+        return self._step(
+            session,
+            outcome=decision.decision,
+            reasons=codes,
+            messages=_messages(codes),
+            document=_document_public(evidence),
+            decision=self._decision_public(decision),
+        )
+
     def _mobile_id_binding(self, session_id: str) -> MobileIdRequest:
         nonce = hmac.new(
             self.settings.challenge_secret(), f"mobile-id:{session_id}".encode(), hashlib.sha256
@@ -377,12 +413,7 @@ class VerificationService:
         identity = self.mobile_id.verify(
             presentation, nonce=binding.nonce, audience=binding.audience
         )
-
-        def policy_for(number: str) -> PolicyOutcome:
-            context = PolicyContext(number, carrier, store, stage="pre_pass")
-            return evaluate(context, self.registry, self.rules, self.clock())
-
-        policy = check_policy(policy_for, identity.number)
+        policy = self._policy(identity.number, carrier, store, "pre_pass")
         evidence = DocumentEvidence(
             status=DocumentStatus.VERIFIED,
             reasons=(ReasonCode.MOBILE_ID_VERIFIED,),
@@ -400,29 +431,7 @@ class VerificationService:
             outcome, reasons = Outcome.PASS, (ReasonCode.MOBILE_ID_VERIFIED,)
         with self.db.session() as db:
             session = self._by_token(db, token)
-            verdict = Verdict(
-                outcome,
-                True,
-                reasons,
-                None,
-                None,
-                DocumentStatus.VERIFIED,
-                0,
-                session.attempts_limit,
-                (),
-            )
-            decision = self._finalise(db, session, verdict, from_state=state, document=evidence)
-            if decision is None:
-                raise ApiError(ReasonCode.SESSION_STATE)
-            codes = list(decision.reasons)
-            return self._step(
-                session,
-                outcome=decision.decision,
-                reasons=codes,
-                messages=_messages(codes),
-                document=_document_public(evidence),
-                decision=self._decision_public(decision),
-            )
+            return self._decide_without_face(db, session, outcome, reasons, evidence, state)
 
     def manual_check(self, tenant_id: str, session_id: str, body: ManualCheckCreate) -> StepPublic:
         """The clerk's path: a same-day abstract checked by a person decides the session."""
@@ -445,12 +454,8 @@ class VerificationService:
             holder_matches=body.holder_matches,
             now=self.clock(),
         )
-
-        def policy_for(number: str) -> PolicyOutcome:
-            context = PolicyContext(number, tenant_id, store, stage="pre_pass")
-            return evaluate(context, self.registry, self.rules, self.clock())
-
-        policy = check_policy(policy_for, body.number) if check.outcome == "confirmed" else None
+        confirmed = check.outcome == "confirmed"
+        policy = self._policy(body.number, tenant_id, store, "pre_pass") if confirmed else None
         evidence = DocumentEvidence(
             status=DocumentStatus.VERIFIED
             if check.outcome == "confirmed"
@@ -480,29 +485,7 @@ class VerificationService:
                 # Who checked which abstract, and the outcome: no biometrics, no number.
                 data=check.to_dict(),
             )
-            verdict = Verdict(
-                outcome,
-                True,
-                tuple(reasons),
-                None,
-                None,
-                evidence.status,
-                0,
-                session.attempts_limit,
-                (),
-            )
-            decision = self._finalise(db, session, verdict, from_state=state, document=evidence)
-            if decision is None:
-                raise ApiError(ReasonCode.SESSION_STATE)
-            codes = list(decision.reasons)
-            return self._step(
-                session,
-                outcome=decision.decision,
-                reasons=codes,
-                messages=_messages(codes),
-                document=_document_public(evidence),
-                decision=self._decision_public(decision),
-            )
+            return self._decide_without_face(db, session, outcome, tuple(reasons), evidence, state)
 
     def get_session(self, tenant_id: str, session_id: str) -> SessionPublic:
         with self.db.session() as db:
@@ -922,12 +905,7 @@ class VerificationService:
                 _log.warning("line registry unavailable: a failed check was not reported")
         if verdict.outcome is not Outcome.PASS:
             return verdict
-
-        def policy_for(number: str) -> PolicyOutcome:
-            context = PolicyContext(number, carrier, store, stage="pre_pass")
-            return evaluate(context, self.registry, self.rules, self.clock())
-
-        recheck = check_policy(policy_for, identity)
+        recheck = self._policy(identity, carrier, store, "pre_pass")
         if recheck.decision == "deny":
             return replace(verdict, outcome=Outcome.FAIL, reasons=recheck.reasons)
         if recheck.decision == "review":
