@@ -303,11 +303,7 @@ class VerificationService:
         from faceproof.policy.alerts import send_line_alert
 
         with self.db.session() as db:
-            session = db.scalars(
-                select(Session).where(Session.id == session_id, Session.tenant_id == tenant_id)
-            ).first()
-            if session is None:
-                raise ApiError(ReasonCode.SESSION_NOT_FOUND)
+            session = self._tenant_session(db, tenant_id, session_id)
             decision = db.scalars(select(Decision).where(Decision.session_id == session_id)).first()
             if decision is None or decision.decision != "pass":
                 raise ApiError(ReasonCode.SESSION_STATE, "only a passed session can open a line")
@@ -439,11 +435,7 @@ class VerificationService:
         from faceproof.documents import pseudonymise
 
         with self.db.session() as db:
-            session = db.scalars(
-                select(Session).where(Session.id == session_id, Session.tenant_id == tenant_id)
-            ).first()
-            if session is None:
-                raise ApiError(ReasonCode.SESSION_NOT_FOUND)
+            session = self._tenant_session(db, tenant_id, session_id)
             if session.state == SessionState.COMPLETED:
                 raise ApiError(ReasonCode.SESSION_STATE)
             store, state = session.store_id, session.state
@@ -487,13 +479,19 @@ class VerificationService:
             )
             return self._decide_without_face(db, session, outcome, tuple(reasons), evidence, state)
 
+    @staticmethod
+    def _tenant_session(db: DbSession, tenant_id: str, session_id: str) -> Session:
+        """The tenant's own session; another tenant's is indistinguishable from none (404)."""
+        session = db.scalars(
+            select(Session).where(Session.id == session_id, Session.tenant_id == tenant_id)
+        ).first()
+        if session is None:
+            raise ApiError(ReasonCode.SESSION_NOT_FOUND)
+        return session
+
     def get_session(self, tenant_id: str, session_id: str) -> SessionPublic:
         with self.db.session() as db:
-            session = db.scalars(
-                select(Session).where(Session.id == session_id, Session.tenant_id == tenant_id)
-            ).first()
-            if session is None:
-                raise ApiError(ReasonCode.SESSION_NOT_FOUND)
+            session = self._tenant_session(db, tenant_id, session_id)
             return self._public(db, session)
 
     def _state(self, session: Session) -> str:
