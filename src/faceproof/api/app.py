@@ -22,6 +22,7 @@ from faceproof.policy import LineRegistry
 from faceproof.privacy.receipts import ReceiptSigner, load_or_create_signing_key
 from faceproof.settings import Settings
 from faceproof.storage.db import Database
+from faceproof.web import mount_web
 
 from .metrics import Metrics
 from .problems import install_problem_handlers
@@ -124,6 +125,7 @@ def create_app(
             allow_credentials=False,
         )
     app.include_router(router)
+    mount_web(app)
 
     @app.middleware("http")
     async def _observe(

@@ -81,6 +81,7 @@ from .schemas import (
     ActivationCreate,
     ActivationPublic,
     AttemptPublic,
+    CaptureStatePublic,
     ChallengeAction,
     ChallengePublic,
     ConsentChoice,
@@ -561,6 +562,29 @@ class VerificationService:
             attempts_left=max(0, session.attempts_limit - session.attempts_used),
             **kwargs,
         )
+
+    def capture_state(self, token: str) -> CaptureStatePublic:
+        """The session as the capture page needs it: state, attempts, the last attempt's
+        reasons (to explain a retry after a reload). No decision: a decided session's token
+        is spent, so this answers 409 `token_replayed` then."""
+        with self.db.session() as db:
+            session = self._by_token(db, token)
+            last = db.scalars(
+                select(Attempt)
+                .where(Attempt.session_id == session.id)
+                .order_by(Attempt.number.desc())
+            ).first()
+            reasons = list(last.reasons) if last else []
+            return CaptureStatePublic(
+                **self._step(
+                    session,
+                    outcome=last.outcome if last else None,
+                    reasons=reasons,
+                    messages=_messages(reasons),
+                ).model_dump(),
+                locale=session.locale,
+                channel=session.channel,
+            )
 
     def consent(self, token: str, choice: ConsentChoice) -> StepPublic:
         now = self.clock()

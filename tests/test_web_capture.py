@@ -1,0 +1,214 @@
+"""The applicant's capture page in a real browser (Debian's Chromium, fake camera).
+
+Three journeys against the service on loopback: a bona fide-like 3D head performing the server's
+challenge passes end to end against a specimen card made for the same face; a tilted print of
+that face is rejected by liveness with its reason shown; declining consent leads to the
+alternative path. The card goes in through the page's file picker; the face through the camera
+(a Y4M clip written when the page asks for its challenge, before it opens the camera). The
+challenge issuer draws from a seeded RNG so that it asks for actions the rendered head can do.
+Screenshots of every step go to build/test-artifacts/ (FACEPROOF_TEST_ARTIFACTS).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from browser_support import (
+    Shots,
+    chromium,
+    dark_frames,
+    free_port,
+    needs_chromium,
+    serve_app,
+    write_y4m,
+)
+from conftest import CHALLENGE_SEED, make_card
+from faceproof.api import create_app
+from faceproof.comparison import FaceComparer
+from faceproof.liveness import LivenessEngine
+from faceproof.settings import Settings
+from faceproof.storage.tenants import Scope, create_api_key, create_tenant
+
+pytestmark = needs_chromium
+
+SESSION = {"store_id": "gangnam-01", "channel": "online", "purpose": "new_line"}
+
+
+@dataclass
+class Site:
+    base: str
+    key: str
+    camera: Path
+    data_dir: Path
+
+    def new_session(self, **overrides: Any) -> dict[str, Any]:
+        r = httpx.post(
+            f"{self.base}/v1/sessions",
+            json={**SESSION, **overrides},
+            headers={"Authorization": f"Bearer {self.key}"},
+        )
+        assert r.status_code == 201, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    def session(self, session_id: str) -> dict[str, Any]:
+        r = httpx.get(
+            f"{self.base}/v1/sessions/{session_id}",
+            headers={"Authorization": f"Bearer {self.key}"},
+        )
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+
+@pytest.fixture
+def site(tmp_path: Path, comparer: FaceComparer, liveness_engine: LivenessEngine) -> Iterator[Site]:
+    port = free_port()
+    data_dir = tmp_path / "data"
+    settings = Settings(data_dir=data_dir, public_base_url=f"http://127.0.0.1:{port}")
+    app = create_app(settings, comparer=comparer, liveness=liveness_engine)
+    service = app.state.service
+    service.challenges.rng = random.Random(CHALLENGE_SEED)
+    now = datetime.now(UTC)
+    with service.db.session() as db:
+        tenant = create_tenant(db, "carrier", now=now)
+        key = create_api_key(db, tenant.id, [Scope.SESSIONS_WRITE, Scope.SESSIONS_READ], now=now)[1]
+    camera = tmp_path / "camera.y4m"
+    write_y4m(camera, dark_frames())
+    with serve_app(app, port) as base:
+        yield Site(base, key, camera, data_dir)
+
+
+@pytest.fixture(scope="module")
+def card_jpeg() -> bytes:
+    """A resident registration card around the example portrait, valid today in Korea."""
+    today = (datetime.now(UTC) + timedelta(hours=9)).date()
+    return make_card(today=today).jpeg
+
+
+def _wait_step(page: Any, step: str, timeout_s: float = 30) -> None:
+    # A locator, not wait_for_function: the page's CSP forbids evaluating strings.
+    page.locator(f'body[data-step="{step}"]').wait_for(state="attached", timeout=timeout_s * 1000)
+
+
+def _camera_plays(site: Site, page: Any, frames: list[Any]) -> None:
+    """When the page asks for its challenge, write `frames(challenge)` as the camera's clip,
+    then hand the page the server's real answer: the camera opens after it."""
+
+    def handle(route: Any) -> None:
+        response = route.fetch()
+        challenge = response.json()
+        write_y4m(site.camera, frames(challenge))
+        route.fulfill(response=response)
+
+    page.route("**/challenge", handle)
+
+
+def _head_clip(scene_kit: Any) -> Any:
+    from faceproof.liveness.synthetic import bona_fide_clip, challenge_motion
+
+    def frames(challenge: dict[str, Any]) -> list[Any]:
+        actions = [a["action"] for a in challenge["actions"]]
+        windows = [(a["start_s"], a["end_s"]) for a in challenge["actions"]]
+        motion = challenge_motion(actions, windows)
+        seconds = challenge["record_seconds"] + 3.0  # the file loops: never wrap mid-recording
+        clip = bona_fide_clip(scene_kit, "challenge", seconds=seconds, motion=motion)
+        return list(clip.frames)
+
+    return frames
+
+
+def _print_clip(scene_kit: Any) -> Any:
+    from faceproof.liveness.synthetic import attack_clip
+
+    def frames(challenge: dict[str, Any]) -> list[Any]:
+        seconds = challenge["record_seconds"] + 3.0
+        return list(attack_clip(scene_kit, "print_tilt", seed=5, seconds=seconds).frames)
+
+    return frames
+
+
+def _to_face_step(site: Site, page: Any, shots: Shots, card_jpeg: bytes) -> dict[str, Any]:
+    session = site.new_session()
+    page.goto(session["capture_url"])
+    _wait_step(page, "consent")
+    shots(page, "consent")
+    page.get_by_role("button", name="네, 얼굴로 확인할게요").click()
+    _wait_step(page, "document")
+    shots(page, "document")
+    page.set_input_files(
+        "#doc-file", files=[{"name": "card.jpg", "mimeType": "image/jpeg", "buffer": card_jpeg}]
+    )
+    _wait_step(page, "face-intro", timeout_s=60)
+    shots(page, "face-intro")
+    return session
+
+
+def test_a_live_head_completes_the_flow_to_pass(
+    site: Site, scene_kit: Any, card_jpeg: bytes
+) -> None:
+    shots = Shots("capture-pass")
+    with chromium(site.camera) as browser:
+        page = browser.new_page()
+        session = _to_face_step(site, page, shots, card_jpeg)
+        _camera_plays(site, page, _head_clip(scene_kit))
+        page.get_by_role("button", name="시작").click()
+        _wait_step(page, "face")
+        page.wait_for_timeout(2500)
+        shots(page, "face-recording")
+        _wait_step(page, "result", timeout_s=90)
+        shots(page, "result")
+        assert page.evaluate("document.body.dataset.outcome") == "pass", page.inner_text("main")
+        assert page.inner_text("#h-result") == "본인 확인이 완료되었습니다"
+    decided = site.session(session["id"])
+    assert decided["decision"]["decision"] == "pass"
+    assert "liveness_passed" in decided["decision"]["reasons"]
+    assert [a["outcome"] for a in decided["attempts"]] == ["pass"]
+
+
+def test_a_tilted_print_is_rejected_with_its_reason_shown(
+    site: Site, scene_kit: Any, card_jpeg: bytes
+) -> None:
+    shots = Shots("capture-print-attack")
+    with chromium(site.camera) as browser:
+        page = browser.new_page()
+        session = _to_face_step(site, page, shots, card_jpeg)
+        _camera_plays(site, page, _print_clip(scene_kit))
+        page.get_by_role("button", name="시작").click()
+        _wait_step(page, "retry", timeout_s=90)
+        shots(page, "retry")
+        items = "#retry-reasons li"
+        codes = page.eval_on_selector_all(items, "els => els.map(e => e.dataset.code)")
+        texts = page.eval_on_selector_all(items, "els => els.map(e => e.textContent)")
+        liveness_codes = {"planar_motion", "motion_insufficient", "challenge_not_followed"}
+        assert set(codes) & liveness_codes, codes
+        assert all(texts), texts
+        assert "남은 횟수: 2" in page.inner_text("#retry-left")
+    polled = site.session(session["id"])
+    assert polled["decision"] is None  # a retry: the session goes on
+    assert [a["outcome"] for a in polled["attempts"]] == ["retry"]
+
+
+def test_declining_consent_leads_to_the_alternative_path(site: Site) -> None:
+    shots = Shots("capture-decline")
+    with chromium(site.camera) as browser:
+        page = browser.new_page()
+        session = site.new_session()
+        page.goto(session["capture_url"])
+        _wait_step(page, "consent")
+        page.get_by_role("button", name="아니요, 다른 방법으로 할게요").click()
+        _wait_step(page, "result")
+        shots(page, "alternative")
+        assert page.is_visible("#alternatives")
+        assert "모바일 신분증" in page.inner_text("#alternatives")
+    decided = site.session(session["id"])
+    assert decided["decision"]["decision"] == "alternative_required"
+    assert decided["decision"]["reasons"] == ["consent_declined"]
