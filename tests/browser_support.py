@@ -10,6 +10,7 @@ and loops; a test may therefore rewrite the file between two openings of the cam
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import tempfile
@@ -17,10 +18,13 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import cv2
+import httpx
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -77,7 +81,7 @@ def serve_app(app: Any, port: int) -> Iterator[str]:
 
 
 @contextmanager
-def chromium(camera: Path) -> Iterator[Any]:
+def chromium(camera: Path, viewport: tuple[int, int] = (420, 860)) -> Iterator[Any]:
     """A fresh headless Chromium profile whose camera plays `camera` (a Y4M file)."""
     from playwright.sync_api import sync_playwright
 
@@ -99,7 +103,7 @@ def chromium(camera: Path) -> Iterator[Any]:
             executable_path=CHROMIUM,
             headless=True,
             args=args,
-            viewport={"width": 420, "height": 860},
+            viewport={"width": viewport[0], "height": viewport[1]},
             locale="ko-KR",
         )
         try:
@@ -122,3 +126,78 @@ class Shots:
         path = self.dir / f"{self.n:02d}-{step}.png"
         page.screenshot(path=str(path), full_page=True)
         return path
+
+
+SESSION = {"store_id": "gangnam-01", "channel": "online", "purpose": "new_line"}
+
+
+@dataclass
+class Site:
+    """The service on loopback with one tenant: a tenant-wide key, a store's key (store
+    gangnam-01) and an admin key; `camera` is the Y4M file the browser's camera plays."""
+
+    base: str
+    key: str
+    store_key: str
+    admin_key: str
+    camera: Path
+    data_dir: Path
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def new_session(self, **overrides: Any) -> dict[str, Any]:
+        r = httpx.post(
+            f"{self.base}/v1/sessions", json={**SESSION, **overrides}, headers=self._auth()
+        )
+        assert r.status_code == 201, r.text
+        created: dict[str, Any] = r.json()
+        return created
+
+    def session(self, session_id: str) -> dict[str, Any]:
+        r = httpx.get(f"{self.base}/v1/sessions/{session_id}", headers=self._auth())
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+
+@contextmanager
+def running_site(tmp_path: Path, comparer: Any, liveness: Any) -> Iterator[Site]:
+    """The real app (SQLite under tmp_path, the given models) served on a free loopback port.
+    Its challenge issuer draws from a seeded RNG: actions the rendered head can perform."""
+    from conftest import CHALLENGE_SEED
+    from faceproof.api import create_app
+    from faceproof.settings import Settings
+    from faceproof.storage.tenants import Scope, create_api_key, create_tenant
+
+    port = free_port()
+    data_dir = tmp_path / "data"
+    settings = Settings(data_dir=data_dir, public_base_url=f"http://127.0.0.1:{port}")
+    app = create_app(settings, comparer=comparer, liveness=liveness)
+    service = app.state.service
+    service.challenges.rng = random.Random(CHALLENGE_SEED)
+    now = datetime.now(UTC)
+    rw = [Scope.SESSIONS_WRITE, Scope.SESSIONS_READ]
+    with service.db.session() as db:
+        tenant = create_tenant(db, "carrier", now=now)
+        key = create_api_key(db, tenant.id, rw, now=now)[1]
+        store_key = create_api_key(db, tenant.id, rw, now=now, store_id=SESSION["store_id"])[1]
+        admin_key = create_api_key(db, tenant.id, [Scope.ADMIN], now=now)[1]
+    camera = tmp_path / "camera.y4m"
+    write_y4m(camera, dark_frames())
+    with serve_app(app, port) as base:
+        yield Site(base, key, store_key, admin_key, camera, data_dir)
+
+
+def accessibility_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical WCAG 2.1 A/AA violations on the page as it is now
+    (axe-core ships inside the axe-playwright-python package: nothing is fetched)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    options = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+    results = Axe().run(page, options=options)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} @ {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v.get("impact") in {"serious", "critical"}
+    ]

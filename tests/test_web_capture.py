@@ -11,80 +11,25 @@ Screenshots of every step go to build/test-artifacts/ (FACEPROOF_TEST_ARTIFACTS)
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from browser_support import (
-    Shots,
-    chromium,
-    dark_frames,
-    free_port,
-    needs_chromium,
-    serve_app,
-    write_y4m,
-)
-from conftest import CHALLENGE_SEED, make_card
-from faceproof.api import create_app
+from browser_support import Shots, Site, chromium, needs_chromium, running_site, write_y4m
+from conftest import make_card
 from faceproof.comparison import FaceComparer
 from faceproof.liveness import LivenessEngine
-from faceproof.settings import Settings
-from faceproof.storage.tenants import Scope, create_api_key, create_tenant
 
 pytestmark = needs_chromium
-
-SESSION = {"store_id": "gangnam-01", "channel": "online", "purpose": "new_line"}
-
-
-@dataclass
-class Site:
-    base: str
-    key: str
-    camera: Path
-    data_dir: Path
-
-    def new_session(self, **overrides: Any) -> dict[str, Any]:
-        r = httpx.post(
-            f"{self.base}/v1/sessions",
-            json={**SESSION, **overrides},
-            headers={"Authorization": f"Bearer {self.key}"},
-        )
-        assert r.status_code == 201, r.text
-        body: dict[str, Any] = r.json()
-        return body
-
-    def session(self, session_id: str) -> dict[str, Any]:
-        r = httpx.get(
-            f"{self.base}/v1/sessions/{session_id}",
-            headers={"Authorization": f"Bearer {self.key}"},
-        )
-        assert r.status_code == 200, r.text
-        body: dict[str, Any] = r.json()
-        return body
 
 
 @pytest.fixture
 def site(tmp_path: Path, comparer: FaceComparer, liveness_engine: LivenessEngine) -> Iterator[Site]:
-    port = free_port()
-    data_dir = tmp_path / "data"
-    settings = Settings(data_dir=data_dir, public_base_url=f"http://127.0.0.1:{port}")
-    app = create_app(settings, comparer=comparer, liveness=liveness_engine)
-    service = app.state.service
-    service.challenges.rng = random.Random(CHALLENGE_SEED)
-    now = datetime.now(UTC)
-    with service.db.session() as db:
-        tenant = create_tenant(db, "carrier", now=now)
-        key = create_api_key(db, tenant.id, [Scope.SESSIONS_WRITE, Scope.SESSIONS_READ], now=now)[1]
-    camera = tmp_path / "camera.y4m"
-    write_y4m(camera, dark_frames())
-    with serve_app(app, port) as base:
-        yield Site(base, key, camera, data_dir)
+    with running_site(tmp_path, comparer, liveness_engine) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

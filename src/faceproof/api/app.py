@@ -24,6 +24,7 @@ from faceproof.settings import Settings
 from faceproof.storage.db import Database
 from faceproof.web import mount_web
 
+from .console import router as console_router
 from .metrics import Metrics
 from .problems import install_problem_handlers
 from .routes import router
@@ -125,6 +126,7 @@ def create_app(
             allow_credentials=False,
         )
     app.include_router(router)
+    app.include_router(console_router)
     mount_web(app)
 
     @app.middleware("http")

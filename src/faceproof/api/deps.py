@@ -15,7 +15,15 @@ from faceproof.storage.tenants import Scope, authenticate_key
 from .problems import ApiError
 from .service import VerificationService
 
-__all__ = ["Caller", "CaptureLimit", "ServiceDep", "SessionsRead", "SessionsWrite"]
+__all__ = [
+    "AdminOnly",
+    "AnyCaller",
+    "Caller",
+    "CaptureLimit",
+    "ServiceDep",
+    "SessionsRead",
+    "SessionsWrite",
+]
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -34,6 +42,7 @@ class Caller:
     tenant_id: str
     key_id: str
     scopes: frozenset[str]
+    store_id: str | None = None  # a store's key sees only that store's sessions
 
 
 def _caller(
@@ -46,7 +55,7 @@ def _caller(
         key = authenticate_key(db, credentials.credentials)
         if key is None:
             raise ApiError(ReasonCode.UNAUTHORIZED)
-        caller = Caller(key.tenant_id, key.id, frozenset(key.scopes.split()))
+        caller = Caller(key.tenant_id, key.id, frozenset(key.scopes.split()), key.store_id)
     service.tenant_limiter.hit(caller.tenant_id)
     return caller
 
@@ -70,5 +79,16 @@ def _requiring(scope: Scope) -> Callable[[Caller], Caller]:
     return check
 
 
+AnyCaller = Annotated[Caller, Depends(_caller)]  # any valid key, whatever its scopes
 SessionsWrite = Annotated[Caller, Depends(_requiring(Scope.SESSIONS_WRITE))]
 SessionsRead = Annotated[Caller, Depends(_requiring(Scope.SESSIONS_READ))]
+
+
+def _tenant_admin(caller: Annotated[Caller, Depends(_requiring(Scope.ADMIN))]) -> Caller:
+    """The `admin` scope, on a key of the whole tenant: a store's key sees only its store."""
+    if caller.store_id is not None:
+        raise ApiError(ReasonCode.FORBIDDEN_SCOPE, "a store's key cannot read tenant-wide data")
+    return caller
+
+
+AdminOnly = Annotated[Caller, Depends(_tenant_admin)]  # the carrier's admin (dashboard, audit)

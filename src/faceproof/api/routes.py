@@ -16,6 +16,7 @@ from .problems import problem_response
 from .schemas import (
     ActivationCreate,
     ActivationPublic,
+    CaptureStatePublic,
     ChallengePublic,
     ConsentCreate,
     ManualCheckCreate,
@@ -115,7 +116,7 @@ def jwks(service: ServiceDep) -> dict[str, Any]:
 def create_session(
     body: SessionCreate, caller: SessionsWrite, service: ServiceDep
 ) -> SessionCreated:
-    return service.create_session(caller.tenant_id, body)
+    return service.create_session(caller.tenant_id, body, key_store=caller.store_id)
 
 
 @router.get(
@@ -125,7 +126,7 @@ def create_session(
     responses=_PROBLEM,
 )
 def get_session(session_id: str, caller: SessionsRead, service: ServiceDep) -> SessionPublic:
-    return service.get_session(caller.tenant_id, session_id)
+    return service.get_session(caller.tenant_id, session_id, key_store=caller.store_id)
 
 
 @router.post(
@@ -138,7 +139,7 @@ def activate(
     session_id: str, body: ActivationCreate, caller: SessionsWrite, service: ServiceDep
 ) -> ActivationPublic:
     """The carrier opened the line: record it in the cross-carrier registry, alert the holder."""
-    return service.activate(caller.tenant_id, session_id, body)
+    return service.activate(caller.tenant_id, session_id, body, key_store=caller.store_id)
 
 
 @router.post(
@@ -151,7 +152,7 @@ def manual_check(
     session_id: str, body: ManualCheckCreate, caller: SessionsWrite, service: ServiceDep
 ) -> StepPublic:
     """The clerk's non-biometric path: a same-day resident-registration abstract."""
-    return service.manual_check(caller.tenant_id, session_id, body)
+    return service.manual_check(caller.tenant_id, session_id, body, key_store=caller.store_id)
 
 
 @router.get(
@@ -176,6 +177,18 @@ def mobile_id_request(token: str, service: ServiceDep) -> MobileIdRequest:
 def mobile_id_present(token: str, body: MobileIdCreate, service: ServiceDep) -> StepPublic:
     """The non-biometric path: a mobile-ID presentation decides the session, no face data."""
     return service.mobile_id_present(token, body.presentation)
+
+
+@router.get(
+    "/v1/capture/{token}/state",
+    dependencies=[CaptureLimit],
+    response_model=CaptureStatePublic,
+    tags=["capture"],
+    responses=_PROBLEM,
+)
+def capture_state(token: str, service: ServiceDep) -> CaptureStatePublic:
+    """Where the session stands, for the capture page (resume after a reload)."""
+    return service.capture_state(token)
 
 
 @router.post(

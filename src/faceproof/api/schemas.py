@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "CaptureStatePublic",
     "ChallengeAction",
     "ChallengePublic",
     "Channel",
@@ -123,6 +124,13 @@ class StepPublic(BaseModel):
     attempts_left: int
     document: DocumentPublic | None = None  # the document step only
     decision: DecisionPublic | None = None
+
+
+class CaptureStatePublic(StepPublic):
+    """Where a capture session stands, for the capture page (e.g. after a reload)."""
+
+    locale: str
+    channel: str
 
 
 class ChallengeAction(BaseModel):

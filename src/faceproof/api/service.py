@@ -258,7 +258,13 @@ class VerificationService:
 
     # --- sessions (carrier backend, API key) ----------------------------------------------
 
-    def create_session(self, tenant_id: str, body: SessionCreate) -> SessionCreated:
+    def create_session(
+        self, tenant_id: str, body: SessionCreate, *, key_store: str | None = None
+    ) -> SessionCreated:
+        if key_store is not None and body.store_id != key_store:
+            raise ApiError(
+                ReasonCode.FORBIDDEN_SCOPE, f"this key opens sessions for store {key_store} only"
+            )
         now = self.clock()
         token = secrets.token_urlsafe(32)
         session = Session(
@@ -297,14 +303,21 @@ class VerificationService:
             capture_token_expires_at=session.capture_token_expires_at,
         )
 
-    def activate(self, tenant_id: str, session_id: str, body: ActivationCreate) -> ActivationPublic:
+    def activate(
+        self,
+        tenant_id: str,
+        session_id: str,
+        body: ActivationCreate,
+        *,
+        key_store: str | None = None,
+    ) -> ActivationPublic:
         """Record a line the carrier opened after a `pass`, and alert the holder (once)."""
         from faceproof.documents import pseudonymise
         from faceproof.policy import Activation
         from faceproof.policy.alerts import send_line_alert
 
         with self.db.session() as db:
-            session = self._tenant_session(db, tenant_id, session_id)
+            session = self._tenant_session(db, tenant_id, session_id, key_store)
             decision = db.scalars(select(Decision).where(Decision.session_id == session_id)).first()
             if decision is None or decision.decision != "pass":
                 raise ApiError(ReasonCode.SESSION_STATE, "only a passed session can open a line")
@@ -430,13 +443,20 @@ class VerificationService:
             session = self._by_token(db, token)
             return self._decide_without_face(db, session, outcome, reasons, evidence, state)
 
-    def manual_check(self, tenant_id: str, session_id: str, body: ManualCheckCreate) -> StepPublic:
+    def manual_check(
+        self,
+        tenant_id: str,
+        session_id: str,
+        body: ManualCheckCreate,
+        *,
+        key_store: str | None = None,
+    ) -> StepPublic:
         """The clerk's path: a same-day abstract checked by a person decides the session."""
         from faceproof.alternatives import record_manual_check
         from faceproof.documents import pseudonymise
 
         with self.db.session() as db:
-            session = self._tenant_session(db, tenant_id, session_id)
+            session = self._tenant_session(db, tenant_id, session_id, key_store)
             if session.state == SessionState.COMPLETED:
                 raise ApiError(ReasonCode.SESSION_STATE)
             store, state = session.store_id, session.state
@@ -481,18 +501,23 @@ class VerificationService:
             return self._decide_without_face(db, session, outcome, tuple(reasons), evidence, state)
 
     @staticmethod
-    def _tenant_session(db: DbSession, tenant_id: str, session_id: str) -> Session:
-        """The tenant's own session; another tenant's is indistinguishable from none (404)."""
+    def _tenant_session(
+        db: DbSession, tenant_id: str, session_id: str, store_id: str | None = None
+    ) -> Session:
+        """The tenant's own session (and the store's, for a store's key); another tenant's or
+        store's is indistinguishable from none (404)."""
         session = db.scalars(
             select(Session).where(Session.id == session_id, Session.tenant_id == tenant_id)
         ).first()
-        if session is None:
+        if session is None or (store_id is not None and session.store_id != store_id):
             raise ApiError(ReasonCode.SESSION_NOT_FOUND)
         return session
 
-    def get_session(self, tenant_id: str, session_id: str) -> SessionPublic:
+    def get_session(
+        self, tenant_id: str, session_id: str, *, key_store: str | None = None
+    ) -> SessionPublic:
         with self.db.session() as db:
-            session = self._tenant_session(db, tenant_id, session_id)
+            session = self._tenant_session(db, tenant_id, session_id, key_store)
             return self._public(db, session)
 
     def _state(self, session: Session) -> str:

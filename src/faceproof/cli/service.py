@@ -58,6 +58,9 @@ def add_parsers(subparsers: Any) -> None:
         help="repeatable; default: sessions:write and sessions:read",
     )
     k_create.add_argument("--label", default="")
+    k_create.add_argument(
+        "--store", default=None, help="limit the key to one store's sessions (clerk console)"
+    )
     k_create.add_argument("--json", action="store_true")
     k_create.set_defaults(handler=_keys_create)
     k_revoke = k_sub.add_parser("revoke", help="revoke an API key")
@@ -217,12 +220,13 @@ def _keys_create(args: argparse.Namespace) -> int:
         try:
             with database.session() as db:
                 key, plaintext = create_api_key(
-                    db, args.tenant, scopes, now=_now(), label=args.label
+                    db, args.tenant, scopes, now=_now(), label=args.label, store_id=args.store
                 )
                 out = {
                     "id": key.id,
                     "tenant": key.tenant_id,
                     "scopes": key.scopes,
+                    "store": key.store_id,
                     "key": plaintext,
                 }
         except LookupError:

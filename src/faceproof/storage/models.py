@@ -78,6 +78,8 @@ class ApiKey(Base):
     label: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A store's key (the clerk console) opens and sees only that store's sessions.
+    store_id: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class Session(Base):

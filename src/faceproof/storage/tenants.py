@@ -57,9 +57,16 @@ def list_tenants(db: DbSession) -> list[Tenant]:
 
 
 def create_api_key(
-    db: DbSession, tenant_id: str, scopes: list[Scope], *, now: datetime, label: str = ""
+    db: DbSession,
+    tenant_id: str,
+    scopes: list[Scope],
+    *,
+    now: datetime,
+    label: str = "",
+    store_id: str | None = None,
 ) -> tuple[ApiKey, str]:
-    """The stored row and the plaintext key (shown once, never stored)."""
+    """The stored row and the plaintext key (shown once, never stored). A `store_id` limits
+    the key to that store's sessions (a clerk's console)."""
     if db.get(Tenant, tenant_id) is None:
         raise LookupError(f"no tenant {tenant_id}")
     prefix = secrets.token_hex(8)
@@ -72,6 +79,7 @@ def create_api_key(
         scopes=" ".join(sorted({s.value for s in scopes})),
         label=label,
         created_at=now,
+        store_id=store_id,
     )
     db.add(key)
     db.flush()
@@ -80,7 +88,7 @@ def create_api_key(
         "api_key.created",
         now=now,
         tenant_id=tenant_id,
-        data={"key_id": key.id, "scopes": key.scopes},
+        data={"key_id": key.id, "scopes": key.scopes, "store_id": store_id},
     )
     return key, plaintext
 
