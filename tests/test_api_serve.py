@@ -94,3 +94,58 @@ def test_serve_end_to_end_without_token_in_logs(tmp_path: Path) -> None:
     assert '"route": "/v1/capture/{token}/consent"' in logs
     assert token not in logs
     assert key["key"] not in logs
+
+
+def _start(env: dict[str, str], cwd: Path, port: int) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _RUN_CLI, "serve", "--port", str(port)],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "serve did not come up"
+        assert proc.poll() is None, "serve exited"
+        time.sleep(0.2)
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.terminate()
+    out, err = proc.communicate(timeout=30)
+    return out + err
+
+
+def test_first_development_start_prints_keys_for_the_web_pages_once(tmp_path: Path) -> None:
+    env = {**os.environ, "FACEPROOF_DATA_DIR": str(tmp_path / "data"), "ORT_DISABLE_TELEMETRY": "1"}
+    env.pop("FACEPROOF_DATABASE_URL", None)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    first = _start(env, tmp_path, port)
+    try:
+        assert httpx.get(f"{base}/console").status_code == 200
+        assert httpx.get(f"{base}/").headers["content-type"].startswith("text/html")
+    finally:
+        logs = _stop(first)
+    keys = [word for word in logs.split() if word.startswith("fpk_")]
+    assert len(keys) == 2, logs
+    store_key, admin_key = keys
+    assert f"{base}/console" in logs
+
+    second = _start(env, tmp_path, port)  # a restart: the tenant exists, no new keys
+    try:
+        me = httpx.get(f"{base}/v1/whoami", headers={"Authorization": f"Bearer {store_key}"})
+        assert me.json()["store_id"] == "store-001"
+        assert me.json()["scopes"] == ["sessions:read", "sessions:write"]
+        admin = httpx.get(f"{base}/v1/whoami", headers={"Authorization": f"Bearer {admin_key}"})
+        assert admin.json()["scopes"] == ["admin"]
+    finally:
+        logs = _stop(second)
+    assert "fpk_" not in logs

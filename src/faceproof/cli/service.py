@@ -35,6 +35,12 @@ def add_parsers(subparsers: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--tls-cert",
+        type=Path,
+        help="PEM certificate: serve HTTPS, which phones need for the camera (with --tls-key)",
+    )
+    serve.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
     serve.set_defaults(handler=_serve)
 
     tenants = subparsers.add_parser("tenants", help="manage tenants (carriers, MVNOs)")
@@ -160,9 +166,14 @@ def _serve(args: argparse.Namespace) -> int:
     except _UsageError as exc:
         _err(str(exc))
         return EXIT_USAGE
+    if (args.tls_cert is None) != (args.tls_key is None):
+        _err("error: --tls-cert and --tls-key go together")
+        return EXIT_USAGE
+    scheme = "https" if args.tls_cert else "http"
     if "public_base_url" not in settings.model_fields_set:
-        settings.public_base_url = f"http://{args.host}:{args.port}"
+        settings.public_base_url = f"{scheme}://{args.host}:{args.port}"
     app = create_app(settings)
+    _announce(app, settings.public_base_url.rstrip("/"))
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     service_log = logging.getLogger("faceproof")
@@ -170,8 +181,37 @@ def _serve(args: argparse.Namespace) -> int:
     service_log.setLevel(args.log_level.upper())
     # uvicorn's access log prints raw paths, and capture paths carry the token: it stays off.
     # The app logs each request itself with the route template instead (faceproof.access).
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        ssl_certfile=args.tls_cert,
+        ssl_keyfile=args.tls_key,
+    )
     return EXIT_OK
+
+
+def _announce(app: Any, base: str) -> None:
+    """Where the pages are; on a development service's first start, keys to try them with."""
+    from faceproof.storage.tenants import bootstrap_development_tenant
+
+    service = app.state.service
+    if service.settings.is_development:
+        with service.db.session() as db:
+            created = bootstrap_development_tenant(db, now=_now())
+        if created:
+            _err(
+                "faceproof: first start in development: created tenant "
+                f"{created['tenant']} with two API keys, shown once (only hashes are stored):\n"
+                f"  store {created['store']} (clerk console): {created['store_key']}\n"
+                f"  admin (dashboard, API):          {created['admin_key']}"
+            )
+    _err(
+        f"faceproof: clerk console {base}/console · dashboard {base}/dashboard · "
+        f"transparency {base}/transparency · API {base}/docs"
+    )
 
 
 def _tenants_create(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from faceproof.storage.models import ApiKey, Tenant
 __all__ = [
     "Scope",
     "authenticate_key",
+    "bootstrap_development_tenant",
     "create_api_key",
     "create_tenant",
     "hash_secret",
@@ -50,6 +51,23 @@ def create_tenant(db: DbSession, name: str, *, now: datetime) -> Tenant:
     db.flush()
     append_audit(db, "tenant.created", now=now, tenant_id=tenant.id)
     return tenant
+
+
+def bootstrap_development_tenant(
+    db: DbSession, *, now: datetime, store_id: str = "store-001"
+) -> dict[str, str] | None:
+    """On a development service's first start (no tenant yet): a tenant with a store key (the
+    clerk console) and an admin key (the dashboard), so that the web pages work at once. Returns
+    the plaintext keys to show once, or None when a tenant exists already."""
+    if db.scalars(select(Tenant.id).limit(1)).first() is not None:
+        return None
+    tenant = create_tenant(db, "development", now=now)
+    rw = [Scope.SESSIONS_WRITE, Scope.SESSIONS_READ]
+    _, store_key = create_api_key(
+        db, tenant.id, rw, now=now, label="development store", store_id=store_id
+    )
+    _, admin_key = create_api_key(db, tenant.id, [Scope.ADMIN], now=now, label="development")
+    return {"tenant": tenant.id, "store": store_id, "store_key": store_key, "admin_key": admin_key}
 
 
 def list_tenants(db: DbSession) -> list[Tenant]:
