@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from browser_support import Shots, Site, chromium, needs_chromium, running_site, write_y4m
-from conftest import make_card
+from conftest import Card, make_card
 from faceproof.comparison import FaceComparer
 from faceproof.liveness import LivenessEngine
 
@@ -32,11 +32,14 @@ def site(tmp_path: Path, comparer: FaceComparer, liveness_engine: LivenessEngine
         yield running
 
 
+def _card_today() -> Card:
+    """A resident registration card around the example portrait, valid today in Korea."""
+    return make_card(today=(datetime.now(UTC) + timedelta(hours=9)).date())
+
+
 @pytest.fixture(scope="module")
 def card_jpeg() -> bytes:
-    """A resident registration card around the example portrait, valid today in Korea."""
-    today = (datetime.now(UTC) + timedelta(hours=9)).date()
-    return make_card(today=today).jpeg
+    return _card_today().jpeg
 
 
 def _wait_step(page: Any, step: str, timeout_s: float = 30) -> None:
@@ -157,3 +160,29 @@ def test_declining_consent_leads_to_the_alternative_path(site: Site) -> None:
     decided = site.session(session["id"])
     assert decided["decision"]["decision"] == "alternative_required"
     assert decided["decision"]["reasons"] == ["consent_declined"]
+
+
+def test_the_card_is_taken_by_the_camera_when_sharp_and_still(site: Site) -> None:
+    """The camera path of the card step: the fake camera shows a photographed card (1600x1200,
+    as a phone's rear camera would); the page's hints see it sharp, lit and still, take the
+    photo by itself and the service accepts the card."""
+    import cv2
+    import numpy as np
+
+    card = cv2.cvtColor(cv2.imdecode(np.frombuffer(_card_today().jpeg, np.uint8), 1), 4)
+    write_y4m(site.camera, [card] * 15)
+    shots = Shots("capture-card-camera")
+    with chromium(site.camera) as browser:
+        page = browser.new_page()
+        session = site.new_session()
+        page.goto(session["capture_url"] + "?lang=en")
+        _wait_step(page, "consent")
+        page.get_by_role("button", name="Yes, check with my face").click()
+        _wait_step(page, "document")
+        page.wait_for_timeout(800)
+        shots(page, "card-in-view")
+        _wait_step(page, "face-intro", timeout_s=60)  # no click: auto-capture
+        shots(page, "card-accepted")
+    polled = site.session(session["id"])
+    assert polled["state"] == "awaiting_selfie"
+    assert polled["decision"] is None
