@@ -162,7 +162,7 @@ class Site:
 
 
 @contextmanager
-def running_site(tmp_path: Path, comparer: Any, liveness: Any) -> Iterator[Site]:
+def running_site(tmp_path: Path, comparer: Any, liveness: Any, **settings: Any) -> Iterator[Site]:
     """The real app (SQLite under tmp_path, the given models) served on a free loopback port.
     Its challenge issuer draws from a seeded RNG: actions the rendered head can perform."""
     from conftest import CHALLENGE_SEED
@@ -172,8 +172,8 @@ def running_site(tmp_path: Path, comparer: Any, liveness: Any) -> Iterator[Site]
 
     port = free_port()
     data_dir = tmp_path / "data"
-    settings = Settings(data_dir=data_dir, public_base_url=f"http://127.0.0.1:{port}")
-    app = create_app(settings, comparer=comparer, liveness=liveness)
+    config = Settings(data_dir=data_dir, public_base_url=f"http://127.0.0.1:{port}", **settings)
+    app = create_app(config, comparer=comparer, liveness=liveness)
     service = app.state.service
     service.challenges.rng = random.Random(CHALLENGE_SEED)
     now = datetime.now(UTC)

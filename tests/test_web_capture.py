@@ -16,12 +16,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from browser_support import Shots, Site, chromium, needs_chromium, running_site, write_y4m
 from conftest import Card, make_card
 from faceproof.comparison import FaceComparer
 from faceproof.liveness import LivenessEngine
+from test_api import _MAGIC, _tmp_snapshot
 
 pytestmark = needs_chromium
 
@@ -104,6 +106,7 @@ def test_a_live_head_completes_the_flow_to_pass(
     site: Site, scene_kit: Any, card_jpeg: bytes
 ) -> None:
     shots = Shots("capture-pass")
+    before = _tmp_snapshot()
     with chromium(site.camera) as browser:
         page = browser.new_page()
         session = _to_face_step(site, page, shots, card_jpeg)
@@ -120,6 +123,16 @@ def test_a_live_head_completes_the_flow_to_pass(
     assert decided["decision"]["decision"] == "pass"
     assert "liveness_passed" in decided["decision"]["reasons"]
     assert [a["outcome"] for a in decided["attempts"]] == ["pass"]
+    # Nothing of the card photo or the browser's WebM clip stayed behind: not in the service's
+    # data directory (the SQLite database, the key), not in new files in the temp directory.
+    stored = b"".join(p.read_bytes() for p in site.data_dir.rglob("*") if p.is_file())
+    assert stored
+    for kind, magic in _MAGIC.items():
+        assert magic not in stored, kind
+    new_files = [p for p in _tmp_snapshot() if p not in before]
+    for path in new_files:
+        head = path.read_bytes()[:64] if path.exists() else b""
+        assert not any(m in head for m in _MAGIC.values()), path
 
 
 def test_a_tilted_print_is_rejected_with_its_reason_shown(
@@ -186,3 +199,27 @@ def test_the_card_is_taken_by_the_camera_when_sharp_and_still(site: Site) -> Non
     polled = site.session(session["id"])
     assert polled["state"] == "awaiting_selfie"
     assert polled["decision"] is None
+
+
+def test_the_page_offers_more_time_before_the_link_expires(
+    tmp_path: Path, comparer: FaceComparer, liveness_engine: LivenessEngine
+) -> None:
+    """A link with 125 s left: the page warns at 120 s left, and one press extends it."""
+    with (
+        running_site(tmp_path, comparer, liveness_engine, capture_token_ttl_seconds=125) as site,
+        chromium(site.camera) as browser,
+    ):
+        page = browser.new_page()
+        session = site.new_session()
+        page.goto(session["capture_url"] + "?lang=en")
+        _wait_step(page, "consent")
+        warning = page.get_by_role("alertdialog")
+        warning.wait_for(timeout=20_000)
+        assert "more time" in warning.inner_text()
+        Shots("capture-more-time")(page, "warning")
+        page.get_by_role("button", name="Yes, give me more time").click()
+        warning.wait_for(state="hidden")
+        state = httpx.get(f"{session['capture_url']}/state").json()
+        left = datetime.fromisoformat(state["token_expires_at"]) - datetime.now(UTC)
+        assert left.total_seconds() > 120  # a full 125 s TTL again, from the press
+        assert page.is_visible('section[data-step="consent"]')  # nothing else changed

@@ -192,6 +192,18 @@ def capture_state(token: str, service: ServiceDep) -> CaptureStatePublic:
 
 
 @router.post(
+    "/v1/capture/{token}/extend",
+    dependencies=[CaptureLimit],
+    response_model=CaptureStatePublic,
+    tags=["capture"],
+    responses=_PROBLEM,
+)
+def extend(token: str, service: ServiceDep) -> CaptureStatePublic:
+    """More time: the capture link lives another full TTL (at most to the session's expiry)."""
+    return service.extend(token)
+
+
+@router.post(
     "/v1/capture/{token}/consent",
     dependencies=[CaptureLimit],
     response_model=StepPublic,

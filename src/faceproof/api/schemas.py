@@ -131,6 +131,10 @@ class CaptureStatePublic(StepPublic):
 
     locale: str
     channel: str
+    # The capture link works until then; `POST .../extend` moves it on (WCAG 2.2.1: a time
+    # limit the person can extend), never past the session's own expiry.
+    token_expires_at: datetime
+    session_expires_at: datetime
 
 
 class ChallengeAction(BaseModel):

@@ -609,7 +609,26 @@ class VerificationService:
                 ).model_dump(),
                 locale=session.locale,
                 channel=session.channel,
+                token_expires_at=session.capture_token_expires_at,
+                session_expires_at=session.expires_at,
             )
+
+    def extend(self, token: str) -> CaptureStatePublic:
+        """More time for the person at the capture page: the token lives another full TTL from
+        now, bounded by the session's expiry (which does not move)."""
+        now = self.clock()
+        with self.db.session() as db:
+            session = self._by_token(db, token)
+            wanted = now + timedelta(seconds=self.settings.capture_token_ttl_seconds)
+            session.capture_token_expires_at = min(wanted, session.expires_at)
+            append_audit(
+                db,
+                "session.capture_extended",
+                now=now,
+                tenant_id=session.tenant_id,
+                session_id=session.id,
+            )
+        return self.capture_state(token)
 
     def consent(self, token: str, choice: ConsentChoice) -> StepPublic:
         now = self.clock()

@@ -12,6 +12,9 @@ const live = $("#live");
 let stream = null; // the open camera, if any
 let cardLoop = null;
 let busy = false;
+let timeWarning = null; // the timer that offers more time before the link expires
+
+const WARN_BEFORE_MS = 120_000;
 
 const PROGRESS = { consent: "consent", document: "document", "face-intro": "face", face: "face",
   uploading: "face", retry: "face", result: "result", error: "result" };
@@ -284,6 +287,32 @@ function showAlternatives() {
   show("result");
 }
 
+// --- time: warn before the link expires, and let the person extend it (WCAG 2.2.1) -----------
+
+function scheduleTimeWarning(state) {
+  clearTimeout(timeWarning);
+  const expires = Date.parse(state.token_expires_at);
+  const canExtend = Date.parse(state.session_expires_at) > expires;
+  const delay = Math.max(0, expires - Date.now() - WARN_BEFORE_MS);
+  if (!canExtend) return;
+  timeWarning = setTimeout(() => {
+    if (document.body.dataset.step === "result") return;
+    $("#time-warning").hidden = false;
+    announce(t("time_warning"));
+    $("#time-warning button").focus();
+  }, delay);
+}
+
+async function extendTime() {
+  try {
+    scheduleTimeWarning(await api(`${base}/extend`, { method: "POST" }));
+    $("#time-warning").hidden = true;
+    announce(t("time_extended"));
+  } catch (err) {
+    fail(err);
+  }
+}
+
 // --- start ---------------------------------------------------------------------------------
 
 document.addEventListener("click", (event) => {
@@ -296,6 +325,7 @@ document.addEventListener("click", (event) => {
     "face-start": () => startFace(),
     retry: () => show("face-intro"),
     "go-alternative": () => showAlternatives(),
+    extend: () => extendTime(),
   })[action]?.();
 });
 
@@ -308,6 +338,7 @@ $("#doc-file").addEventListener("change", (event) => {
 async function start() {
   try {
     const state = await api(`${base}/state`);
+    scheduleTimeWarning(state);
     if (state.state === "awaiting_consent") show("consent");
     else if (state.state === "awaiting_document") startDocument();
     else if (state.outcome === "retry") showRetry(state);
