@@ -20,6 +20,7 @@ DEBIAN_PACKAGES=(
   fonts-nanum        # Korean fonts, to render specimen ID cards for the OCR tests
   postgresql         # database server the service and its tests will use
   chromium           # headless browser for the capture page's tests (fake camera)
+  redis-server       # shared state (challenges, rate limits, held cards) when several workers run
 )
 
 say() { printf 'setup: %s\n' "$*" >&2; }
