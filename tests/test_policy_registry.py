@@ -2,29 +2,57 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import create_engine, text
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from faceproof.errors import ServiceError
 from faceproof.policy import Activation, FailedCheck, PolicyContext, evaluate, load_rules
+from faceproof.policy.nodelay import NoDelayH11Protocol
 from faceproof.policy.registry_app import create_registry_app, registry_identity
 from faceproof.policy.registry_client import HttpLineRegistry
+from faceproof.policy.registry_server import open_registry
 from faceproof.policy.registry_store import SqlLineRegistry
 from faceproof.reasons import ReasonCode
-from faceproof.storage.db import Database
+from faceproof.resilience import CircuitBreaker, RetryPolicy
 
 NUMBER = "900101-1234567"  # a made-up resident registration number (test vector)
 HMAC_KEY = bytes.fromhex("8f" * 32)
+POSTGRES_ENV = "FACEPROOF_TEST_POSTGRES_URL"
+# The registry's PostgreSQL tests live in their own schema: other suites reset `public`.
+POSTGRES_SCHEMA = "registry_test"
+
+
+def fresh_registry_postgres_url() -> str:
+    """The PostgreSQL test URL on an empty schema of its own, or a skip that says why."""
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"{POSTGRES_ENV} not set: .ci/run starts PostgreSQL and sets it")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {POSTGRES_SCHEMA} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {POSTGRES_SCHEMA}"))
+    finally:
+        engine.dispose()
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{POSTGRES_SCHEMA}"
 
 
 def free_port() -> int:
@@ -44,30 +72,41 @@ class LiveRegistry:
         return HttpLineRegistry(self.url, key)
 
 
-def start(registry: SqlLineRegistry, db_path: Path | None) -> Iterator[LiveRegistry]:
-    port = free_port()
-    app = create_registry_app(registry, HMAC_KEY)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
+@contextmanager
+def serving(app: FastAPI, http: type[asyncio.Protocol] = NoDelayH11Protocol) -> Iterator[str]:
+    """An ASGI app served by uvicorn in a thread on a loopback port: its base URL. The socket is
+    bound as uvicorn's multi-worker supervisor binds it (no TCP protocol number)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", access_log=False, http=http)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
-        assert time.monotonic() < deadline, "registry did not start"
+        assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.05)
     try:
-        yield LiveRegistry(f"http://127.0.0.1:{port}", registry, db_path)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()
+
+
+def start(registry: SqlLineRegistry, db_path: Path | None) -> Iterator[LiveRegistry]:
+    try:
+        with serving(create_registry_app(registry, HMAC_KEY)) as url:
+            yield LiveRegistry(url, registry, db_path)
+    finally:
         registry.db.engine.dispose()
 
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[LiveRegistry]:
     db_path = tmp_path / "registry.db"
-    yield from start(SqlLineRegistry(Database(f"sqlite:///{db_path}")), db_path)
+    yield from start(open_registry(f"sqlite:///{db_path}", migrate=True), db_path)
 
 
 def test_fourth_line_at_another_carrier_is_denied_through_the_registry(
@@ -92,7 +131,20 @@ def test_fourth_line_at_another_carrier_is_denied_through_the_registry(
         mvno_b.close()
 
 
-def test_concurrent_activations_from_two_carriers_lose_no_increment(live: LiveRegistry) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def live_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveRegistry]:
+    if request.param == "postgresql":
+        url, db_path = fresh_registry_postgres_url(), None
+    else:
+        db_path = tmp_path / "registry.db"
+        url = f"sqlite:///{db_path}"
+    yield from start(open_registry(url, migrate=True), db_path)
+
+
+def test_concurrent_activations_from_two_carriers_lose_no_increment(
+    live_backend: LiveRegistry,
+) -> None:
+    live = live_backend
     keys = {name: live.store.create_carrier(name) for name in ("carrier-a", "mvno-b")}
     now = datetime.now(UTC)
 
@@ -196,17 +248,43 @@ def test_an_unreachable_registry_fails_fast_with_a_reason() -> None:
     assert time.monotonic() - started < 5
 
 
+def test_the_registry_client_retries_idempotent_calls_and_opens_its_breaker() -> None:
+    """A registry answering 503: status queries are retried, failed-check reports (which count)
+    are not; after the breaker's threshold no request goes out at all."""
+    sent: list[str] = []
+
+    def down(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(503)
+
+    breaker = CircuitBreaker("registry", failure_threshold=3, reset_timeout_s=60)
+    client = HttpLineRegistry(
+        "http://registry.test",
+        "fpr_x",
+        transport=httpx.MockTransport(down),
+        retry=RetryPolicy(attempts=2, base_delay_s=0.001, max_delay_s=0.001),
+        breaker=breaker,
+    )
+    since = datetime.now(UTC) - timedelta(days=30)
+    try:
+        with pytest.raises(ServiceError, match="HTTP 503"):
+            client.count_activations(NUMBER, since)
+        assert sent == ["/v1/identities/status"] * 2  # one retry
+        with pytest.raises(ServiceError, match="HTTP 503"):
+            client.record_failed_check(FailedCheck(NUMBER, "carrier-a", "s-1", since))
+        assert sent[2:] == ["/v1/failed-checks"]  # no retry: a second report would count twice
+        assert breaker.state.value == "open"  # three failures in a row
+        with pytest.raises(ServiceError, match="circuit open") as info:
+            client.count_activations(NUMBER, since)
+        assert info.value.code is ReasonCode.REGISTRY_UNAVAILABLE
+        assert len(sent) == 3  # nothing was sent while open
+    finally:
+        client.close()
+
+
 @pytest.fixture
 def live_postgres() -> Iterator[LiveRegistry]:
-    url = os.environ.get("FACEPROOF_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("FACEPROOF_TEST_POSTGRES_URL not set: .ci/run starts PostgreSQL and sets it")
-    registry = SqlLineRegistry(Database(url))
-    from faceproof.policy.registry_store import RegistryBase
-
-    RegistryBase.metadata.drop_all(registry.db.engine)
-    RegistryBase.metadata.create_all(registry.db.engine)
-    yield from start(registry, None)
+    yield from start(open_registry(fresh_registry_postgres_url(), migrate=True), None)
 
 
 def test_line_limit_on_postgresql(live_postgres: LiveRegistry) -> None:
@@ -223,3 +301,54 @@ def test_line_limit_on_postgresql(live_postgres: LiveRegistry) -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_the_registry_protocol_sets_tcp_nodelay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With several workers uvicorn leaves TCP_NODELAY off, and each response then waits for
+    the client's delayed ACK (~40 ms on Linux; benchmarks/registry_bench.py measures it). The
+    registry's protocol turns it on for every accepted connection."""
+    monkeypatch.setattr(H11Protocol, "connection_made", lambda self, transport: None)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        accepted, _ = listener.accept()
+        with client, accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+            transport = SimpleNamespace(get_extra_info=lambda name: accepted)
+            protocol = object.__new__(NoDelayH11Protocol)
+            protocol.connection_made(transport)  # type: ignore[arg-type]
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+def test_registry_serve_with_two_worker_processes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    registry = open_registry(url, migrate=True)
+    key = registry.create_carrier("carrier-a")
+    registry.record_activation(
+        Activation(registry_identity(NUMBER, HMAC_KEY), "carrier-a", "s", "l1", datetime.now(UTC))
+    )
+    registry.db.close()
+    key_file = tmp_path / "hmac.key"
+    key_file.write_text(HMAC_KEY.hex())
+    port = free_port()
+    command = [sys.executable, "-m", "faceproof.cli.main", "registry", "serve", "--port"]
+    storage = ["--database-url", url, "--hmac-key-file", str(key_file)]
+    server = subprocess.Popen([*command, str(port), "--workers", "2", *storage])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90  # three processes import the app
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the registry did not start"
+            time.sleep(0.2)
+        client = HttpLineRegistry(base, key)
+        try:
+            assert client.count_activations(NUMBER, datetime.now(UTC) - timedelta(days=1)) == 1
+        finally:
+            client.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

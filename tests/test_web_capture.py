@@ -30,8 +30,9 @@ pytestmark = needs_chromium
 
 @pytest.fixture
 def site(tmp_path: Path, comparer: FaceComparer, liveness_engine: LivenessEngine) -> Iterator[Site]:
-    with running_site(tmp_path, comparer, liveness_engine) as running:
-        yield running
+    # Uploads must be encrypted to the session's key: the page has to do it, or nothing passes.
+    with running_site(tmp_path, comparer, liveness_engine, require_encrypted_uploads=True) as s:
+        yield s
 
 
 def _card_today() -> Card:
@@ -109,6 +110,14 @@ def test_a_live_head_completes_the_flow_to_pass(
     before = _tmp_snapshot()
     with chromium(site.camera) as browser:
         page = browser.new_page()
+        uploads: list[bytes] = []  # what a proxy between the page and the engine would see
+
+        def proxy(route: Any) -> None:
+            uploads.append(route.request.post_data_buffer or b"")
+            route.continue_()
+
+        page.route("**/document", proxy)
+        page.route("**/clip", proxy)
         session = _to_face_step(site, page, shots, card_jpeg)
         _camera_plays(site, page, _head_clip(scene_kit))
         page.get_by_role("button", name="시작").click()
@@ -119,6 +128,10 @@ def test_a_live_head_completes_the_flow_to_pass(
         shots(page, "result")
         assert page.evaluate("document.body.dataset.outcome") == "pass", page.inner_text("main")
         assert page.inner_text("#h-result") == "본인 확인이 완료되었습니다"
+    sealed = [body for body in uploads if b"application/jose" in body]
+    assert len(sealed) == 2  # the card and the clip, each a JWE to the session's key
+    for body in sealed:
+        assert not any(magic in body for magic in _MAGIC.values())
     decided = site.session(session["id"])
     assert decided["decision"]["decision"] == "pass"
     assert "liveness_passed" in decided["decision"]["reasons"]

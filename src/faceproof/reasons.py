@@ -104,6 +104,8 @@ class ReasonCode(StrEnum):
     TOKEN_REPLAYED = "token_replayed"  # noqa: S105
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    UPLOAD_DECRYPTION_FAILED = "upload_decryption_failed"
+    UPLOAD_NOT_ENCRYPTED = "upload_not_encrypted"
     MALFORMED_REQUEST = "malformed_request"
     RATE_LIMITED = "rate_limited"
     CONSENT_REQUIRED = "consent_required"
@@ -125,6 +127,7 @@ class ReasonCode(StrEnum):
     POLICY_INVALID = "policy_invalid"
     REGISTRY_UNAVAILABLE = "registry_unavailable"
     ALERT_NOT_SENT = "alert_not_sent"
+    SHARED_STATE_UNAVAILABLE = "shared_state_unavailable"
 
     # Alternatives (alternatives/)
     MOBILE_ID_VERIFIED = "mobile_id_verified"
@@ -510,6 +513,16 @@ _CATALOG: dict[ReasonCode, _Text] = {
         "The upload's content type is not accepted.",
         "허용되지 않는 업로드 형식입니다.",
     ),
+    ReasonCode.UPLOAD_DECRYPTION_FAILED: _Text(
+        Severity.REJECT,
+        "The encrypted upload could not be opened with this session's key.",
+        "이 세션의 키로 암호화된 업로드를 열 수 없습니다.",
+    ),
+    ReasonCode.UPLOAD_NOT_ENCRYPTED: _Text(
+        Severity.REJECT,
+        "Uploads must be encrypted to this session's key.",
+        "업로드는 이 세션의 키로 암호화해야 합니다.",
+    ),
     ReasonCode.MALFORMED_REQUEST: _Text(
         Severity.REJECT,
         "The request is malformed.",
@@ -607,6 +620,11 @@ _CATALOG: dict[ReasonCode, _Text] = {
         Severity.WARNING,
         "The new-line alert could not be sent; it will be retried.",
         "신규 개통 알림을 보내지 못해 다시 시도합니다.",
+    ),
+    ReasonCode.SHARED_STATE_UNAVAILABLE: _Text(
+        Severity.WARNING,
+        "The service's shared state store is unavailable; try again shortly.",
+        "서비스의 공유 상태 저장소를 사용할 수 없습니다. 잠시 후 다시 시도하세요.",
     ),
     # --- Alternatives (alternatives/)
     ReasonCode.MOBILE_ID_VERIFIED: _Text(

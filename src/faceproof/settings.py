@@ -15,6 +15,7 @@ import hashlib
 import os
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,9 @@ class Settings(BaseSettings):
     database_url: str = ""  # empty: sqlite:///<data_dir>/faceproof.db
     receipt_key_path: Path | None = None  # empty: <data_dir>/receipt-ed25519.pem (dev only)
     receipt_issuer: str = "faceproof"
+    # Retired receipt keys, still published in the JWKS so that old receipts verify: PEM files
+    # (public or private) or folders of *.pem, separated by commas; empty: none.
+    receipt_previous_keys: str = ""
     pseudonym_key: SecretStr = SecretStr(DEV_PSEUDONYM_KEY)
     public_base_url: str = "http://127.0.0.1:8000"
     attempts_limit: int = Field(default=3, ge=1, le=10)
@@ -51,6 +55,9 @@ class Settings(BaseSettings):
     max_clip_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     challenge_key: SecretStr = SecretStr("")  # hex, >= 16 bytes; empty: derived (dev only)
     run_migrations_on_start: bool | None = None  # None: only in development
+    # Refuse plaintext photos and clips: the capture client must encrypt them to the session's
+    # key (privacy/upload_crypto.py). The capture page always does when it can.
+    require_encrypted_uploads: bool = False
     rate_limit_tenant_per_minute: int = Field(default=600, ge=0)  # 0: off
     rate_limit_client_per_minute: int = Field(default=120, ge=0)  # 0: off
     capture_origins: list[str] = []  # CORS: origins of the capture page (JSON list in env)
@@ -58,6 +65,19 @@ class Settings(BaseSettings):
     # documents/issuer.py (e.g. `faceproof document issuer-sim`); None: not configured.
     issuer_url: str | None = None
     issuer_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    # Degraded dependencies (faceproof.resilience): retries after a failed issuer call
+    # (connection error, timeout, 5xx; full-jitter backoff), and the circuit breaker of each
+    # remote dependency: open after this many consecutive failures, half-open after the cool-down.
+    issuer_retries: int = Field(default=2, ge=0, le=5)
+    breaker_failures: int = Field(default=5, ge=1, le=100)
+    breaker_cooldown_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Shared state for more than one worker (held cards, used challenges, rate limits):
+    # redis://host:port/db; None: in process memory (one worker). See docs/service.md.
+    redis_url: SecretStr | None = None
+    redis_prefix: str = Field(default="faceproof:", min_length=1, max_length=64)
+    # Development and tests only (refused in production): seeds the challenge RNG so that a
+    # test can record a clip for the actions it will be asked for.
+    challenge_seed: int | None = None
     # The cross-carrier line registry (`faceproof registry serve`) and this carrier's key for
     # it. Without a URL, development uses an in-memory registry (limits hold per process only).
     registry_url: str | None = None
@@ -69,6 +89,17 @@ class Settings(BaseSettings):
     outbox_path: str | None = None
     # The mobile-ID path: a JSON trust list {issuer id: Ed25519 public JWK}; None: not offered.
     mobile_id_trust_path: str | None = None
+    # New-line alert gateways, used by `faceproof outbox --deliver` (the service itself only
+    # writes the outbox): an SMTP server (e-mail) and/or an SMS gateway URL; None: not set.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_sender: str | None = None
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    sms_gateway_url: str | None = None
+    sms_gateway_token: SecretStr | None = None
+    alert_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
@@ -81,6 +112,8 @@ class Settings(BaseSettings):
             if not usable:
                 raise ValueError("FACEPROOF_CHALLENGE_KEY must be hex of at least 16 bytes")
         if self.environment is Environment.PRODUCTION:
+            if self.challenge_seed is not None:
+                raise ValueError("FACEPROOF_CHALLENGE_SEED is for development only")
             key = self.pseudonym_key.get_secret_value()
             if not key or key == DEV_PSEUDONYM_KEY or len(key) < 32:
                 raise ValueError(
@@ -113,6 +146,11 @@ class Settings(BaseSettings):
         return self.receipt_key_path or self.data_dir / "receipt-ed25519.pem"
 
     @property
+    def receipt_previous_key_paths(self) -> tuple[Path, ...]:
+        """`receipt_previous_keys` split on commas (for `load_or_create_signing_key`)."""
+        return tuple(Path(p.strip()) for p in self.receipt_previous_keys.split(",") if p.strip())
+
+    @property
     def migrate_on_start(self) -> bool:
         if self.run_migrations_on_start is None:
             return self.is_development
@@ -127,6 +165,10 @@ class Settings(BaseSettings):
         if key:
             return bytes.fromhex(key)
         return hashlib.sha256(b"faceproof-dev-challenge-key\0" + self.pseudonym_secret()).digest()
+
+    def upload_secret(self) -> bytes:
+        """The server secret the sessions' upload keys derive from (privacy/upload_crypto)."""
+        return hashlib.sha256(b"faceproof-upload-key\0" + self.challenge_secret()).digest()
 
     def ensure_data_dir(self) -> None:
         """Create the data folder (mode 0700) when SQLite or a generated key will live there."""

@@ -54,8 +54,11 @@ def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     parts = token.split(".")
     if len(parts) != 3:
         raise ValueError("not compact JWS")
-    header = json.loads(b64url_decode(parts[0]))
-    claims = json.loads(b64url_decode(parts[1]))
+    try:
+        header = json.loads(b64url_decode(parts[0]))
+        claims = json.loads(b64url_decode(parts[1]))
+    except RecursionError as exc:  # deeply nested JSON (found by tests/test_fuzz_jws.py)
+        raise ValueError("JSON nested too deeply") from exc
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise ValueError("header and claims must be objects")
     return header, claims

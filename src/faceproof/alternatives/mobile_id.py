@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import secrets
 import zlib
 from collections.abc import Callable, Mapping
@@ -87,6 +88,10 @@ def _digest(disclosure: str) -> str:
     return b64url_encode(hashlib.sha256(disclosure.encode("ascii")).digest())
 
 
+def _utf8(value: object) -> bytes:
+    return str(value).encode("utf-8", "surrogatepass")
+
+
 def _fail(code: ReasonCode, detail: str) -> MobileIdError:
     return MobileIdError(code, detail)
 
@@ -100,7 +105,12 @@ class MobileIdVerifier:
     max_presentation_age: timedelta = timedelta(minutes=5)
 
     def verify(self, presentation: str, *, nonce: str, audience: str) -> MobileIdIdentity:
-        if not isinstance(presentation, str) or len(presentation) > 128 * 1024:
+        # An SD-JWT is base64url and `~`: ASCII only (non-ASCII broke the digests: fuzzing).
+        if (
+            not isinstance(presentation, str)
+            or len(presentation) > 128 * 1024
+            or not presentation.isascii()
+        ):
             raise _fail(ReasonCode.MOBILE_ID_INVALID, "not a presentation")
         parts = presentation.split("~")
         if len(parts) < 2:
@@ -185,14 +195,16 @@ class MobileIdVerifier:
         presented = "~".join([credential, *disclosures]) + "~"
         if binding.get("sd_hash") != _digest(presented):
             raise _fail(ReasonCode.MOBILE_ID_HOLDER_BINDING, "binding covers other disclosures")
+        # The holder chooses every claim here: compare bytes (compare_digest refuses non-ASCII
+        # str), and refuse a NaN/infinite `iat`, which no age check could catch.
         if (
-            not secrets.compare_digest(str(binding.get("nonce", "")), nonce)
+            not secrets.compare_digest(_utf8(binding.get("nonce", "")), _utf8(nonce))
             or binding.get("aud") != audience
         ):
             raise _fail(ReasonCode.MOBILE_ID_NONCE_MISMATCH, "nonce or audience")
         iat = binding.get("iat")
         now = self.clock().timestamp()
-        if not isinstance(iat, int | float):
+        if not isinstance(iat, int | float) or isinstance(iat, bool) or not math.isfinite(iat):
             raise _fail(ReasonCode.MOBILE_ID_HOLDER_BINDING, "binding without iat")
         if (
             iat > now + self.max_skew.total_seconds()

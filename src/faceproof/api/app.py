@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,6 +26,7 @@ from faceproof.storage.db import Database
 from faceproof.web import mount_web
 
 from .console import router as console_router
+from .dashboard import router as dashboard_router
 from .metrics import Metrics
 from .problems import install_problem_handlers
 from .routes import router
@@ -79,11 +81,19 @@ def create_app(
             database.upgrade()
         if signer is None:
             signer = load_or_create_signing_key(
-                settings.effective_receipt_key_path, create=settings.is_development
+                settings.effective_receipt_key_path,
+                create=settings.is_development,
+                previous=settings.receipt_previous_key_paths,  # retired keys stay in the JWKS
             )
     except BaseException:
         database.close()
         raise
+    if challenges is None and settings.challenge_seed is not None:  # development only
+        challenges = ChallengeIssuer(
+            settings.challenge_secret(),
+            clock=lambda: clock().timestamp(),
+            rng=random.Random(settings.challenge_seed),  # noqa: S311 (tests: known actions)
+        )
     metrics = Metrics()
     service = VerificationService(
         settings,
@@ -126,6 +136,7 @@ def create_app(
             allow_credentials=False,
         )
     app.include_router(router)
+    app.include_router(dashboard_router)
     app.include_router(console_router)
     mount_web(app)
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from faceproof.reasons import ReasonCode
 
 from .deps import AnyCaller, ServiceDep, SessionsRead, SessionsWrite
-from .problems import ApiError
+from .problems import ApiError, problem_responses
 from .service import SessionState
 
 __all__ = ["router"]
@@ -42,9 +42,7 @@ class CaptureQrCreate(BaseModel):
     capture_url: str = Field(min_length=10, max_length=300)
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"description": "problem+json with a reason code"} for status in (401, 403, 404, 422)
-}
+_ERRORS = problem_responses(401, 403, 404, 422, 429)
 
 
 @router.get("/v1/whoami", response_model=WhoAmI, tags=["console"], responses=_ERRORS)
@@ -66,7 +64,12 @@ def whoami(caller: AnyCaller) -> WhoAmI:
         200: {
             "description": "text/event-stream: an `event: session` with the session (as "
             "GET /v1/sessions/{id}) whenever it changes, until it is completed or expired",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {
+                "text/event-stream": {
+                    # A stream of `event: session` / `data: <SessionPublic JSON>` blocks.
+                    "schema": {"type": "string", "format": "event-stream"}
+                }
+            },
         },
         **_ERRORS,
     },

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["Metrics"]
 
@@ -33,5 +33,11 @@ class Metrics:
             "Request latency by route template",
             ["method", "route", "status"],
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0),
+            registry=self.registry,
+        )
+        self.circuit_state = Gauge(
+            "faceproof_circuit_state",
+            "Circuit breaker of a remote dependency: 0 closed, 1 half-open, 2 open",
+            ["dependency"],
             registry=self.registry,
         )

@@ -18,7 +18,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from faceproof.errors import FaceproofError, InputError
 from faceproof.reasons import ReasonCode, describe
 
-__all__ = ["PROBLEM_JSON", "ApiError", "install_problem_handlers", "problem_response"]
+from .schemas import Problem
+
+__all__ = [
+    "PROBLEM_JSON",
+    "ApiError",
+    "install_problem_handlers",
+    "problem_response",
+    "problem_responses",
+]
 
 PROBLEM_JSON = "application/problem+json"
 _log = logging.getLogger("faceproof.api")
@@ -38,6 +46,7 @@ _STATUS: dict[ReasonCode, int] = {
     ReasonCode.CHALLENGE_EXPIRED: 410,
     ReasonCode.PAYLOAD_TOO_LARGE: 413,
     ReasonCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ReasonCode.UPLOAD_NOT_ENCRYPTED: 415,
     ReasonCode.MALFORMED_REQUEST: 422,
     ReasonCode.RATE_LIMITED: 429,
     ReasonCode.ACTIVATION_SUBJECT_MISMATCH: 422,
@@ -80,6 +89,15 @@ def problem_response(
     if extra:
         body.update(extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for error statuses: problem+json bodies with the `Problem` schema."""
+    content = {PROBLEM_JSON: {"schema": Problem.model_json_schema()}}
+    return {
+        status: {"description": "problem+json with a reason code", "content": content}
+        for status in statuses
+    }
 
 
 def _route(request: Request) -> str:
@@ -125,8 +143,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    # FastAPI answers a body it cannot parse at all (e.g. not UTF-8) with a bare 400; like
+    # invalid JSON, that is a malformed request: 422, the one documented status for it.
+    status = 422 if exc.status_code == 400 else exc.status_code
     return problem_response(
-        exc.status_code,
+        status,
         ReasonCode.MALFORMED_REQUEST,
         str(exc.detail),
         instance=_route(request),

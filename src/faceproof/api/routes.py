@@ -12,31 +12,32 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from faceproof.reasons import ReasonCode
 
 from .deps import CaptureLimit, ServiceDep, SessionsRead, SessionsWrite
-from .problems import problem_response
+from .problems import problem_response, problem_responses
 from .schemas import (
     ActivationCreate,
     ActivationPublic,
     CaptureStatePublic,
     ChallengePublic,
     ConsentCreate,
+    Jwks,
     ManualCheckCreate,
     MobileIdCreate,
     MobileIdRequest,
     SessionCreate,
     SessionCreated,
     SessionPublic,
+    StatusPublic,
     StepPublic,
 )
+from .service import VerificationService
 from .uploads import IMAGE_TYPES, VIDEO_TYPES, read_clip_upload, read_image_upload
 
 __all__ = ["router"]
 
 router = APIRouter()
 
-_PROBLEM: dict[int | str, dict[str, Any]] = {
-    status: {"description": "problem+json with a reason code", "model": None}
-    for status in (401, 403, 404, 409, 410, 413, 415, 422)
-}
+# 429: rate limits; 503: models, the line registry or the database unavailable.
+_PROBLEM = problem_responses(401, 403, 404, 409, 410, 413, 415, 422, 429, 503)
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -52,7 +53,8 @@ _UPLOAD_BODY: dict[str, Any] = {
                             "description": "one still photo: " + ", ".join(sorted(IMAGE_TYPES)),
                         }
                     },
-                }
+                },
+                "encoding": {"image": {"contentType": ", ".join(sorted(IMAGE_TYPES))}},
             }
         },
     }
@@ -77,19 +79,34 @@ _CLIP_BODY: dict[str, Any] = {
                             "description": "the challenge spec from POST .../challenge, unchanged",
                         },
                     },
-                }
+                },
+                "encoding": {"clip": {"contentType": ", ".join(sorted(VIDEO_TYPES))}},
             }
         },
     }
 }
 
 
-@router.get("/healthz", tags=["operations"])
+def _upload_options(
+    service: VerificationService, token: str, use: str, max_bytes: int | None = None
+) -> dict[str, Any]:
+    """Size cap and encryption for one capture step's upload: a part sent as
+    `application/jose` is a JWE to the session's key (privacy/upload_crypto.py)."""
+    return {
+        "max_bytes": service.settings.max_upload_bytes if max_bytes is None else max_bytes,
+        "opener": service.upload_opener(token, use),
+        "require_encrypted": service.settings.require_encrypted_uploads,
+    }
+
+
+@router.get("/healthz", tags=["operations"], response_model=StatusPublic)
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["operations"])
+@router.get(
+    "/readyz", tags=["operations"], response_model=StatusPublic, responses=problem_responses(503)
+)
 def readyz(service: ServiceDep) -> Response:
     if not service.db.ping():
         return problem_response(503, ReasonCode.INTERNAL_ERROR, "database unreachable")
@@ -101,7 +118,7 @@ def metrics(service: ServiceDep) -> Response:
     return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/.well-known/jwks.json", tags=["receipts"])
+@router.get("/.well-known/jwks.json", tags=["receipts"], response_model=Jwks)
 def jwks(service: ServiceDep) -> dict[str, Any]:
     return service.signer.jwks()
 
@@ -223,7 +240,7 @@ def consent(token: str, body: ConsentCreate, service: ServiceDep) -> StepPublic:
     openapi_extra=_UPLOAD_BODY,
 )
 async def document(token: str, request: Request, service: ServiceDep) -> StepPublic:
-    image = await read_image_upload(request, service.settings.max_upload_bytes)
+    image = await read_image_upload(request, **_upload_options(service, token, "document"))
     return await run_in_threadpool(service.document, token, image)
 
 
@@ -236,7 +253,7 @@ async def document(token: str, request: Request, service: ServiceDep) -> StepPub
     openapi_extra=_UPLOAD_BODY,
 )
 async def selfie(token: str, request: Request, service: ServiceDep) -> StepPublic:
-    image = await read_image_upload(request, service.settings.max_upload_bytes)
+    image = await read_image_upload(request, **_upload_options(service, token, "selfie"))
     return await run_in_threadpool(service.selfie, token, image)
 
 
@@ -260,5 +277,6 @@ def challenge(token: str, service: ServiceDep) -> ChallengePublic:
     openapi_extra=_CLIP_BODY,
 )
 async def clip(token: str, request: Request, service: ServiceDep) -> StepPublic:
-    data, spec = await read_clip_upload(request, service.settings.max_clip_bytes)
+    options = _upload_options(service, token, "clip", service.settings.max_clip_bytes)
+    data, spec = await read_clip_upload(request, **options)
     return await run_in_threadpool(service.clip, token, spec, data)

@@ -16,10 +16,14 @@ __all__ = [
     "ConsentChoice",
     "ConsentCreate",
     "DecisionPublic",
+    "Jwk",
+    "Jwks",
+    "Problem",
     "Purpose",
     "SessionCreate",
     "SessionCreated",
     "SessionPublic",
+    "StatusPublic",
     "StepPublic",
 ]
 
@@ -135,6 +139,10 @@ class CaptureStatePublic(StepPublic):
     # limit the person can extend), never past the session's own expiry.
     token_expires_at: datetime
     session_expires_at: datetime
+    # The session's P-256 public key (JWK): encrypt photos and clips to it as a compact JWE
+    # (alg ECDH-ES, enc A256GCM, `cty`, `fp_use`) and send them as `application/jose` parts.
+    upload_key: dict[str, str]
+    uploads_must_be_encrypted: bool
 
 
 class ChallengeAction(BaseModel):
@@ -192,3 +200,36 @@ class ManualCheckCreate(_Strict):
     # The registration number on the abstract: for the subscription rules and the subject
     # pseudonym; not stored.
     number: str = Field(min_length=6, max_length=20, pattern=r"^[0-9A-Za-z-]+$")
+
+
+class Problem(BaseModel):
+    """An error, RFC 9457 problem+json, with the faceproof reason code in `code`."""
+
+    type: str  # urn:faceproof:reason:<code>
+    title: str
+    status: int
+    detail: str
+    code: str
+    message_ko: str
+    instance: str | None = None  # the route template, never the raw path
+    context: dict[str, str | int | float | bool] | None = None  # sizes, limits, labels
+    errors: list[dict[str, str | list[str]]] | None = None  # malformed_request: {loc, msg}
+
+
+class StatusPublic(BaseModel):
+    status: str  # ok | ready
+
+
+class Jwk(BaseModel):
+    """One receipt verification key: OKP/Ed25519, public only."""
+
+    kty: str
+    crv: str
+    x: str
+    kid: str
+    alg: str
+    use: str
+
+
+class Jwks(BaseModel):
+    keys: list[Jwk]

@@ -10,8 +10,9 @@ offline too:
     A photo that is not a readable card is a 422 with its code (`card_not_found`, ...; the
     applicant retakes it, no attempt used); a rejected document (`document_expired`,
     `issuer_revoked`, `portrait_no_face`, ...) decides `fail` at once; otherwise the template
-    and the document's evidence (status, codes, checks, pseudonymous subject id) are kept in
-    process memory (`TemplateStore`) until a decision, then dropped;
+    and the document's evidence (status, codes, checks, pseudonymous subject id) are held in
+    the shared state (`shared_state.py`: process memory, or sealed to the capture token in
+    Redis when several workers run) until a decision, then dropped;
   * the liveness path: `challenge` issues a signed, single-use challenge bound to the session;
     `clip` verifies it, runs liveness on the clip (in memory), matches the best frame to the card
     and decides: live + match + verified document gives `pass`; an unverified document gives
@@ -57,6 +58,7 @@ from faceproof.policy.alerts import OutboxNotifier
 from faceproof.policy.engine import Stage
 from faceproof.policy.registry_client import HttpLineRegistry
 from faceproof.privacy.receipts import ReceiptSigner
+from faceproof.privacy.upload_crypto import public_jwk, session_upload_key
 from faceproof.reasons import ReasonCode, describe
 from faceproof.settings import Settings
 from faceproof.storage.audit import append_audit
@@ -96,7 +98,8 @@ from .schemas import (
     SessionPublic,
     StepPublic,
 )
-from .templates import HeldCard, TemplateStore
+from .shared_state import SharedState, open_shared_state
+from .templates import HeldCard
 
 if TYPE_CHECKING:
     from faceproof.documents.issuer import IssuerCheck
@@ -196,6 +199,7 @@ class VerificationService:
         issuer: IssuerCheck | None = None,
         registry: LineRegistry | None = None,
         mobile_id: MobileIdVerifier | None = None,
+        shared: SharedState | None = None,
     ) -> None:
         self.settings = settings
         self.db = database
@@ -204,23 +208,34 @@ class VerificationService:
         self._liveness = liveness
         self.clock = clock
         self.metrics = metrics
-        # Challenges are single use: the issuer remembers consumed nonces in this process.
+        # Challenges are single use: consumed ones are remembered in the shared state.
         self.challenges = challenges or ChallengeIssuer(
             settings.challenge_secret(), clock=lambda: self.clock().timestamp()
         )
-        self._challenge_lock = threading.Lock()
         self._liveness_lock = threading.Lock()  # one LivenessEngine, not thread-safe
-        self.templates = TemplateStore(clock)
+        # Held cards, used challenges, rate limits: process memory, or Redis for many workers.
+        self.shared = shared or open_shared_state(settings, clock)
+        self.templates = self.shared.cards
         self._ocr = _OcrPool(size=2)
         # The issuer check (진위확인): injected, or over HTTP when `issuer_url` is set, with a
         # bounded timeout: an unreachable issuer is `issuer_unavailable` (review), never a hang.
         self._issuer_client: Any = None
         if issuer is None and settings.issuer_url:
             from faceproof.documents.issuer import HttpIssuerCheck
+            from faceproof.resilience import CircuitBreaker, RetryPolicy
 
-            issuer = self._issuer_client = HttpIssuerCheck(
-                settings.issuer_url, timeout=settings.issuer_timeout_seconds
+            timeout = settings.issuer_timeout_seconds
+            breaker = CircuitBreaker(
+                "issuer", settings.breaker_failures, settings.breaker_cooldown_seconds
             )
+            issuer = self._issuer_client = HttpIssuerCheck(
+                settings.issuer_url,
+                timeout=timeout,
+                retry=RetryPolicy(attempts=1 + settings.issuer_retries, budget_s=2 * timeout),
+                breaker=breaker,
+            )
+            gauge = metrics.circuit_state.labels(dependency="issuer")
+            gauge.set_function(lambda: breaker.state.level)
         self.issuer = issuer
         # Subscription policy: the versioned rules and the cross-carrier line registry (over
         # HTTP when configured; in development an in-memory one, per process).
@@ -228,8 +243,19 @@ class VerificationService:
         self._registry_client: HttpLineRegistry | None = None
         if registry is None and settings.registry_url:
             key = settings.registry_key.get_secret_value() if settings.registry_key else ""
+            from faceproof.resilience import CircuitBreaker
+
+            registry_breaker = CircuitBreaker(
+                "registry", settings.breaker_failures, settings.breaker_cooldown_seconds
+            )
             registry = self._registry_client = HttpLineRegistry(
-                settings.registry_url, key, timeout_s=settings.registry_timeout_seconds
+                settings.registry_url,
+                key,
+                timeout_s=settings.registry_timeout_seconds,
+                breaker=registry_breaker,
+            )
+            metrics.circuit_state.labels(dependency="registry").set_function(
+                lambda: registry_breaker.state.level
             )
         self.registry: LineRegistry = registry or InMemoryLineRegistry()
         self.notifier = OutboxNotifier(
@@ -240,8 +266,12 @@ class VerificationService:
         if mobile_id is None and settings.mobile_id_trust_path:
             mobile_id = load_mobile_id_verifier(settings.mobile_id_trust_path, self.clock)
         self.mobile_id = mobile_id
-        self.tenant_limiter = RateLimiter(settings.rate_limit_tenant_per_minute, clock)
-        self.client_limiter = RateLimiter(settings.rate_limit_client_per_minute, clock)
+        self.tenant_limiter = RateLimiter(
+            settings.rate_limit_tenant_per_minute, clock, self.shared.buckets, scope="tenant"
+        )
+        self.client_limiter = RateLimiter(
+            settings.rate_limit_client_per_minute, clock, self.shared.buckets, scope="client"
+        )
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -251,6 +281,7 @@ class VerificationService:
             self._issuer_client.close()
         if self._registry_client is not None:
             self._registry_client.close()
+        self.shared.close()
 
     def today(self) -> date:
         """The date in Korea, for the document's expiry and issue dates."""
@@ -611,7 +642,19 @@ class VerificationService:
                 channel=session.channel,
                 token_expires_at=session.capture_token_expires_at,
                 session_expires_at=session.expires_at,
+                upload_key=public_jwk(session_upload_key(self.settings.upload_secret(), token)),
+                uploads_must_be_encrypted=self.settings.require_encrypted_uploads,
             )
+
+    def upload_opener(self, token: str, use: str) -> Callable[[bytes], tuple[bytes, str]]:
+        """Opens this session's encrypted uploads for one step (`document`, `selfie`, `clip`)."""
+        from faceproof.privacy.upload_crypto import decrypt_upload
+
+        def open_part(jwe: bytes) -> tuple[bytes, str]:
+            key = session_upload_key(self.settings.upload_secret(), token)
+            return decrypt_upload(jwe, key, use=use)
+
+        return open_part
 
     def extend(self, token: str) -> CaptureStatePublic:
         """More time for the person at the capture page: the token lives another full TTL from
@@ -621,6 +664,7 @@ class VerificationService:
             session = self._by_token(db, token)
             wanted = now + timedelta(seconds=self.settings.capture_token_ttl_seconds)
             session.capture_token_expires_at = min(wanted, session.expires_at)
+            self.templates.touch(session.id, session.capture_token_expires_at)
             append_audit(
                 db,
                 "session.capture_extended",
@@ -757,8 +801,10 @@ class VerificationService:
                 session_id=session.id,
                 data={"status": evidence.status.value, "type": evidence.type, "reasons": codes},
             )
+            if not self.templates.keeps_pixels:  # held elsewhere: every embedding, no pixels
+                template = self._comparer().extend(template)
             held = HeldCard(template, evidence, seen[0] if seen else None)
-            self.templates.put(session_id, held, min(token_expires, session.expires_at))
+            self.templates.put(session_id, token, held, min(token_expires, session.expires_at))
             return self._step(
                 session,
                 outcome="document_accepted",
@@ -788,11 +834,11 @@ class VerificationService:
         db.refresh(session)
         return session.attempts_used
 
-    def _card(self, session: Session) -> HeldCard:
+    def _card(self, session: Session, token: str) -> HeldCard:
         self._require_consent(session)
         if session.state != SessionState.AWAITING_SELFIE:
             raise ApiError(ReasonCode.SESSION_STATE, "upload the document first")
-        card = self.templates.get(session.id)
+        card = self.templates.get(session.id, token)
         if card is None:
             raise ApiError(
                 ReasonCode.SESSION_STATE,
@@ -805,7 +851,7 @@ class VerificationService:
         # 1. Reserve an attempt.
         with self.db.session() as db:
             session = self._by_token(db, token)
-            card = self._card(session)
+            card = self._card(session, token)
             number = self._reserve(db, session)
             limit, session_id = session.attempts_limit, session.id
             carrier, store = session.tenant_id, session.store_id
@@ -822,7 +868,7 @@ class VerificationService:
         now = self.clock()
         with self.db.session() as db:
             session = self._by_token(db, token)
-            self._card(session)
+            self._card(session, token)
             if session.attempts_used >= session.attempts_limit:
                 raise ApiError(ReasonCode.ATTEMPTS_EXHAUSTED)
             issued, spec = self.challenges.issue(session.id)
@@ -849,10 +895,14 @@ class VerificationService:
         """The challenge the spec stands for, used up: 409 challenge_unknown (not issued for
         this session, tampered, already used) or 410 challenge_expired."""
         try:
-            with self._challenge_lock:  # check-and-consume is one step
-                return self.challenges.verify(spec, session=session_id, consume=True)
+            challenge = self.challenges.verify(spec, session=session_id)
         except ChallengeError as exc:
             raise ApiError(exc.code, exc.detail) from exc
+        # Atomic check-and-consume in the shared state, so no other worker accepts it again.
+        until = datetime.fromtimestamp(challenge.expires_at, UTC)
+        if not self.shared.consume_once(f"challenge:{session_id}:{challenge.nonce}", until):
+            raise ApiError(ReasonCode.CHALLENGE_UNKNOWN)
+        return challenge
 
     def clip(self, token: str, spec: str, data: bytes) -> StepPublic:
         """One liveness attempt: verify the challenge, decode the clip in memory, run liveness,
@@ -862,7 +912,7 @@ class VerificationService:
         # 1. Check the challenge (single use) and reserve an attempt.
         with self.db.session() as db:
             session = self._by_token(db, token)
-            card = self._card(session)
+            card = self._card(session, token)
             if session.attempts_used >= session.attempts_limit:
                 raise ApiError(ReasonCode.ATTEMPTS_EXHAUSTED)
             challenge = self._consume_challenge(spec, session.id)

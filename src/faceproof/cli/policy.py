@@ -1,17 +1,18 @@
-"""Policy commands: `faceproof registry serve|carriers create` and `faceproof outbox`."""
+"""Policy commands: `faceproof registry serve|carriers create|db upgrade` and `faceproof outbox`."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import secrets
-from pathlib import Path
+import sys
 from typing import Any
 
 __all__ = ["add_parsers"]
 
 EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_SERVICE = 4
 
 
 def add_parsers(subparsers: Any) -> None:
@@ -20,8 +21,21 @@ def add_parsers(subparsers: Any) -> None:
     serve = sub.add_parser("serve", help="run the registry HTTP service (uvicorn)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8100)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="uvicorn worker processes (all state is in the database); default "
+        "FACEPROOF_REGISTRY_WORKERS, else 1",
+    )
     _storage_options(serve)
     serve.set_defaults(handler=_serve)
+
+    database = sub.add_parser("db", help="the registry's database schema")
+    d_sub = database.add_subparsers(dest="registry_db_command", required=True)
+    d_upgrade = d_sub.add_parser("upgrade", help="apply the registry's migrations")
+    _storage_options(d_upgrade)
+    d_upgrade.set_defaults(handler=_db_upgrade)
 
     carriers = sub.add_parser("carriers", help="manage the carriers allowed to call the registry")
     c_sub = carriers.add_subparsers(dest="carriers_command", required=True)
@@ -37,28 +51,69 @@ def add_parsers(subparsers: Any) -> None:
 
 def _add_outbox(subparsers: Any) -> None:
     data = os.environ.get("FACEPROOF_DATA_DIR", "faceproof-data")
-    outbox = subparsers.add_parser("outbox", help="read the development outbox of new-line alerts")
+    outbox = subparsers.add_parser(
+        "outbox", help="read the outbox of new-line alerts, or deliver it through a gateway"
+    )
     outbox.add_argument(
-        "--path", default=os.environ.get("FACEPROOF_OUTBOX", f"{data}/outbox.jsonl")
+        "--path",
+        # The service's setting first (FACEPROOF_OUTBOX_PATH), then the older name.
+        default=os.environ.get("FACEPROOF_OUTBOX_PATH")
+        or os.environ.get("FACEPROOF_OUTBOX", f"{data}/outbox.jsonl"),
     )
     outbox.add_argument("--json", action="store_true", help="one JSON object per alert")
+    outbox.add_argument(
+        "--deliver",
+        choices=["smtp", "sms"],
+        help="send the alerts not yet delivered through the gateway set by FACEPROOF_SMTP_* "
+        "or FACEPROOF_SMS_GATEWAY_*; failures are recorded for the next run (exit 4)",
+    )
     outbox.set_defaults(handler=_outbox)
 
 
 def _outbox(args: argparse.Namespace) -> int:
-    from faceproof.policy.alerts import read_outbox
+    from faceproof.policy.alerts import read_deliveries, read_outbox
 
+    if args.deliver:
+        return _deliver(args)
     alerts = read_outbox(args.path)
+    deliveries = read_deliveries(args.path)
     for alert in alerts:
+        record = deliveries.get(alert["dedup_key"])
+        delivery = record["status"] if record else "pending"
         if args.json:
-            print(json.dumps(alert, ensure_ascii=False))
+            print(json.dumps(alert | {"delivery": delivery}, ensure_ascii=False))
         else:
-            print(f"to {alert['recipient']} ({alert['opened_on']}, {alert['carrier']})")
+            print(f"to {alert['recipient']} ({alert['opened_on']}, {alert['carrier']}; {delivery})")
             print(f"  {alert['message_ko']}")
             print(f"  {alert['message_en']}")
     if not alerts and not args.json:
         print("the outbox is empty")
     return EXIT_OK
+
+
+def _deliver(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from faceproof.policy.alerts import deliver_outbox, gateway_from_settings
+    from faceproof.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        messages = "; ".join(str(e.get("msg", "")) for e in exc.errors())
+        print(f"faceproof: settings refused: {messages}", file=sys.stderr)
+        return EXIT_USAGE
+    gateway = gateway_from_settings(settings, args.deliver)
+    try:
+        report = deliver_outbox(args.path, gateway)
+    finally:
+        close = getattr(gateway, "close", None)
+        if close is not None:
+            close()
+    summary = {"sent": report.sent, "retry": report.retry, "already_sent": report.done}
+    print(json.dumps(summary) if args.json else ", ".join(f"{k} {v}" for k, v in summary.items()))
+    # Some alerts wait for the next run: a service condition, like an unreachable gateway.
+    return EXIT_SERVICE if report.retry else EXIT_OK
 
 
 def _storage_options(parser: argparse.ArgumentParser) -> None:
@@ -74,23 +129,18 @@ def _storage_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _hmac_key(path: str) -> bytes:
-    key_file = Path(path)
-    if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    return bytes.fromhex(key_file.read_text().strip())
-
-
 def _registry(args: argparse.Namespace) -> Any:
-    from faceproof.policy.registry_store import SqlLineRegistry
-    from faceproof.storage.db import Database
+    from faceproof.policy.registry_server import open_registry
 
-    if args.database_url.startswith("sqlite:///"):
-        Path(args.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return SqlLineRegistry(Database(args.database_url))
+    return open_registry(args.database_url)
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from faceproof.policy.registry_server import open_registry
+
+    open_registry(args.database_url, migrate=True).db.close()
+    print("the registry database is at the latest revision")
+    return EXIT_OK
 
 
 def _create_carrier(args: argparse.Namespace) -> int:
@@ -100,10 +150,20 @@ def _create_carrier(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from faceproof.policy.registry_server import serve
 
-    from faceproof.policy.registry_app import create_registry_app
-
-    app = create_registry_app(_registry(args), _hmac_key(args.hmac_key_file))
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")
+    workers = args.workers
+    if workers is None:
+        configured = os.environ.get("FACEPROOF_REGISTRY_WORKERS", "1")
+        if not configured.isdigit():
+            print("faceproof: FACEPROOF_REGISTRY_WORKERS must be a number", file=sys.stderr)
+            return EXIT_USAGE
+        workers = int(configured)
+    serve(
+        args.database_url,
+        args.hmac_key_file,
+        host=args.host,
+        port=args.port,
+        workers=max(1, workers),
+    )
     return EXIT_OK

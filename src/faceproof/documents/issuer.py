@@ -10,7 +10,8 @@ module defines the seam and one contract:
 - `IssuerCheck` (Protocol): `check(query) -> Check`, with codes `issuer_confirmed` (ok),
   `issuer_not_found`, `issuer_lost`, `issuer_revoked`, `issuer_superseded` (reject) and
   `issuer_unavailable` (warning: the service could not answer; the case goes to review).
-- `HttpIssuerCheck`: the adapter for that contract (httpx, timeout, no retries).
+- `HttpIssuerCheck`: the adapter for that contract (httpx, timeout, bounded retries with
+  backoff, a circuit breaker: `faceproof.resilience`).
 - `IssuerRegistry` + `make_server`: a real local HTTP simulator answering the same contract from
   a registry of issued cards (`faceproof document issuer-sim --registry cards.json`). A query
   matches a record when type, key (licence number for driver's licences, else registration
@@ -25,15 +26,19 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+import httpx
+
 from faceproof.documents.types import Check, DocumentType
 from faceproof.reasons import ReasonCode
+from faceproof.resilience import CircuitBreaker, CircuitOpenError, RetryPolicy, call
 
 __all__ = [
     "HttpIssuerCheck",
@@ -99,24 +104,74 @@ def status_check(status: IssuerStatus) -> Check:
     return Check("issuer", status is IssuerStatus.VALID, _CODES[status])
 
 
+class _IssuerDownError(Exception):
+    """A failure that says the issuer service is down (retried, counted by the breaker)."""
+
+
 class HttpIssuerCheck:
     """`IssuerCheck` over HTTP (the contract above). An unreachable or broken service gives
-    the warning `issuer_unavailable`, never an exception."""
+    the warning `issuer_unavailable`, never an exception, within a bounded time:
 
-    def __init__(self, base_url: str, *, timeout: float = 5.0) -> None:
-        import httpx
+    - each request has `timeout` seconds; connection errors, timeouts and 5xx answers are
+      retried (`retry`: by default 3 tries, full-jitter backoff from 0.1 s, at most
+      2 x `timeout` spent on retries);
+    - a `CircuitBreaker` (`breaker`: by default open after 5 consecutive failures, half-open
+      after 30 s) makes calls fail at once while the issuer is known to be down: then no request
+      is sent and the check is `issuer_unavailable` straight away.
 
-        self._client = httpx.Client(base_url=base_url, timeout=timeout)
+    A 4xx or an answer that does not follow the contract is `issuer_unavailable` without retry
+    (the service is up; asking again would not help)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 5.0,
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
+        self.retry = retry or RetryPolicy(attempts=3, budget_s=2 * timeout)
+        self.breaker = breaker or CircuitBreaker("issuer")
+        self._sleep = sleep
+
+    def _post(self, body: dict[str, str]) -> httpx.Response:
+        try:
+            response = self._client.post("/v1/verify", json=body)
+        except httpx.TransportError as exc:
+            raise _IssuerDownError(type(exc).__name__) from exc
+        if response.status_code >= 500:
+            raise _IssuerDownError(f"HTTP {response.status_code}")
+        return response
 
     def check(self, query: IssuerQuery) -> Check:
-        import httpx
-
+        body = query.to_json()
         try:
-            response = self._client.post("/v1/verify", json=query.to_json())
+            response = call(
+                lambda: self._post(body),
+                retry_on=(_IssuerDownError,),
+                policy=self.retry,
+                breaker=self.breaker,
+                sleep=self._sleep,
+            )
             response.raise_for_status()
             status = IssuerStatus(response.json()["status"])
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-            detail = f"issuer service failed: {type(exc).__name__}"
+        except CircuitOpenError:
+            detail = "issuer service unavailable: circuit open"
+            return Check("issuer", False, ReasonCode.ISSUER_UNAVAILABLE, detail)
+        # RecursionError: a hostile or broken issuer answering deeply nested JSON.
+        except (
+            _IssuerDownError,
+            httpx.HTTPError,
+            ValueError,
+            KeyError,
+            TypeError,
+            RecursionError,
+        ) as exc:
+            name = str(exc) if isinstance(exc, _IssuerDownError) else type(exc).__name__
+            detail = f"issuer service failed: {name}"
             return Check("issuer", False, ReasonCode.ISSUER_UNAVAILABLE, detail)
         return status_check(status)
 

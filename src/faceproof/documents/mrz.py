@@ -59,7 +59,7 @@ _SEXES: Final = {"M": "M", "F": "F", "X": "X", "<": "X"}
 
 
 def _value(ch: str) -> int:
-    if ch.isdigit():
+    if "0" <= ch <= "9":  # not isdigit(): "²" and "٣" are digits too (found by fuzzing)
         return ord(ch) - 48
     if "A" <= ch <= "Z":
         return ord(ch) - 55

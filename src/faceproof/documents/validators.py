@@ -68,11 +68,12 @@ _GENDER_DIGIT: Final[dict[int, tuple[int, str, bool]]] = {
     7: (2000, "M", True),
     8: (2000, "F", True),
 }
-_RRN: Final = re.compile(r"^(\d{6})-?(\d{7})$")
+# re.ASCII: `\d` would also match full-width and other Unicode digits (found by fuzzing).
+_RRN: Final = re.compile(r"^(\d{6})-?(\d{7})$", re.ASCII)
 LICENCE_REGIONS: Final = frozenset({*range(11, 27), 28})
-_LICENCE: Final = re.compile(r"^(\d{2})-?(\d{2})-?(\d{6})-?(\d{2})$")
-_PASSPORT_KR_NEW: Final = re.compile(r"^[A-Z]\d{3}[A-Z]\d{4}$")
-_PASSPORT_KR_OLD: Final = re.compile(r"^[A-Z]\d{8}$")
+_LICENCE: Final = re.compile(r"^(\d{2})-?(\d{2})-?(\d{6})-?(\d{2})$", re.ASCII)
+_PASSPORT_KR_NEW: Final = re.compile(r"^[A-Z]\d{3}[A-Z]\d{4}$", re.ASCII)
+_PASSPORT_KR_OLD: Final = re.compile(r"^[A-Z]\d{8}$", re.ASCII)
 _PASSPORT_ICAO: Final = re.compile(r"^[A-Z0-9]{1,9}$")
 MIN_LICENCE_AGE: Final = 16
 EARLIEST_LICENCE_YEAR: Final = 1960

@@ -131,14 +131,13 @@ class ChallengeIssuer:
         """The challenge a spec stands for, or ChallengeError (unknown / expired)."""
         unknown = ChallengeError(ReasonCode.CHALLENGE_UNKNOWN)
         parts = spec.strip().split(".")
-        if len(parts) != 3 or parts[0] != _VERSION:
+        # A spec is ASCII by construction; anything else (a lone surrogate) would not encode.
+        if len(parts) != 3 or parts[0] != _VERSION or not spec.isascii():
             raise unknown
-        try:
-            mac = _unb64(parts[2])
-        except ValueError:
-            raise unknown from None
         expected = hmac.new(self.key, f"{_VERSION}.{parts[1]}".encode(), hashlib.sha256).digest()
-        if not secrets.compare_digest(mac, expected):
+        # Compared as text, so the MAC has one encoding only (decoding first let the spare bits
+        # of the last base64url character vary: a second spelling of the same spec).
+        if not secrets.compare_digest(parts[2].encode(), _b64(expected).encode()):
             raise unknown
         try:
             raw = json.loads(_unb64(parts[1]))
@@ -150,10 +149,12 @@ class ChallengeIssuer:
                 issued_at=float(raw["issued_at"]),
                 expires_at=float(raw["expires_at"]),
             )
-        except (ValueError, KeyError, TypeError):
+        # Overflow (an integer too large for a float) and deep JSON: found by fuzzing.
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
             raise unknown from None
         if session is not None and not secrets.compare_digest(
-            challenge.session.encode(), session.encode()
+            challenge.session.encode("utf-8", "surrogatepass"),
+            session.encode("utf-8", "surrogatepass"),
         ):
             raise unknown
         if self.clock() >= challenge.expires_at:

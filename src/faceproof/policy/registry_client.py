@@ -1,8 +1,10 @@
 """A carrier's client for the line registry service: `LineRegistry` over HTTP.
 
 Here an identity is the registration number itself: it travels over TLS to the registry, which
-alone turns it into its pseudonym. Calls have a bounded timeout; an unreachable registry raises
-a ServiceError (`registry_unavailable`) that the service turns into a `review`, never a hang.
+alone turns it into its pseudonym. Calls have a bounded timeout, idempotent ones are retried
+with backoff, and all go through a circuit breaker (faceproof.resilience): an unreachable
+registry raises a ServiceError (`registry_unavailable`) that the service turns into a `review`,
+never a hang, and while the breaker is open no request is sent at all.
 """
 
 from __future__ import annotations
@@ -17,8 +19,15 @@ import httpx
 from faceproof.errors import ServiceError
 from faceproof.policy.registry import Activation, FailedCheck
 from faceproof.reasons import ReasonCode
+from faceproof.resilience import CircuitBreaker, CircuitOpenError, RetryPolicy, call
 
 __all__ = ["HttpLineRegistry"]
+
+_ONCE = RetryPolicy(attempts=1)
+
+
+class _RegistryDownError(Exception):
+    """The registry did not answer, or answered 5xx: worth a retry."""
 
 
 class HttpLineRegistry:
@@ -30,6 +39,8 @@ class HttpLineRegistry:
         timeout_s: float = 2.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._client = httpx.Client(
             base_url=base_url,
@@ -38,17 +49,35 @@ class HttpLineRegistry:
             transport=transport,
         )
         self._clock = clock
+        self.retry = retry or RetryPolicy(attempts=2, budget_s=2 * timeout_s)
+        self.breaker = breaker or CircuitBreaker("registry")
 
     def close(self) -> None:
         self._client.close()
 
-    def _call(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _send(self, method: str, path: str, body: dict[str, Any]) -> httpx.Response:
         try:
             response = self._client.request(method, path, json=body)
         except httpx.HTTPError as exc:
-            raise ServiceError(ReasonCode.REGISTRY_UNAVAILABLE, type(exc).__name__) from exc
+            raise _RegistryDownError(type(exc).__name__) from exc
         if response.status_code >= 500:
-            raise ServiceError(ReasonCode.REGISTRY_UNAVAILABLE, f"HTTP {response.status_code}")
+            raise _RegistryDownError(f"HTTP {response.status_code}")
+        return response
+
+    def _call(
+        self, method: str, path: str, body: dict[str, Any], *, idempotent: bool = True
+    ) -> dict[str, Any]:
+        try:
+            response = call(
+                lambda: self._send(method, path, body),
+                retry_on=(_RegistryDownError,),
+                policy=self.retry if idempotent else _ONCE,
+                breaker=self.breaker,
+            )
+        except CircuitOpenError as exc:
+            raise ServiceError(ReasonCode.REGISTRY_UNAVAILABLE, "circuit open") from exc
+        except _RegistryDownError as exc:
+            raise ServiceError(ReasonCode.REGISTRY_UNAVAILABLE, str(exc)) from exc
         if response.status_code >= 400:
             code = response.json().get("code", ReasonCode.MALFORMED_REQUEST.value)
             raise ServiceError(ReasonCode(code), f"registry refused: HTTP {response.status_code}")
@@ -78,7 +107,9 @@ class HttpLineRegistry:
         return int(self._call("POST", "/v1/identities/status", body)["new_lines"])
 
     def record_failed_check(self, failed: FailedCheck) -> None:
-        self._call("POST", "/v1/failed-checks", {"number": failed.identity, "store": failed.store})
+        # Not idempotent (each report counts): behind the breaker, never retried.
+        body = {"number": failed.identity, "store": failed.store}
+        self._call("POST", "/v1/failed-checks", body, idempotent=False)
 
     def failed_checks(self, identity: str, since: datetime) -> tuple[int, int]:
         body = {"number": identity, "failed_window_hours": self._hours(since)}

@@ -8,6 +8,13 @@ Verification is strict and opaque: the header must be exactly `{"alg": "EdDSA", 
 with a `kid` found in the JWKS as an OKP/Ed25519 key; anything else (`none`, HS256, unknown key,
 bad base64url, bad signature, bad JSON) raises one `ReceiptError` (`receipt_invalid`). Why it
 failed is not told to the caller.
+
+Key rotation: one key signs; retired keys are still published. `ReceiptSigner.retired` holds
+the public halves of earlier signing keys, and `jwks()` lists them after the signing key, so a
+receipt signed before a rotation still verifies against the published JWKS (its `kid` names the
+key that signed it). `load_verification_keys` reads them from PEM files (public or private; only
+the public half is kept) or from folders of `*.pem`, as `FACEPROOF_RECEIPT_PREVIOUS_KEYS` names
+them (docs/deployment.md, "Key rotation").
 """
 
 from __future__ import annotations
@@ -17,11 +24,12 @@ import binascii
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -33,8 +41,11 @@ __all__ = [
     "ReceiptSigner",
     "b64url_decode",
     "b64url_encode",
+    "key_id",
     "load_or_create_signing_key",
     "load_signing_key",
+    "load_verification_keys",
+    "public_jwk",
     "verify_receipt",
 ]
 
@@ -78,27 +89,43 @@ def key_id(key: Ed25519PublicKey) -> str:
     return b64url_encode(digest.digest()[:16])
 
 
+def public_jwk(key: Ed25519PublicKey) -> dict[str, str]:
+    """The OKP/Ed25519 JWK of a verification key (public only), with its `kid`."""
+    return {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": b64url_encode(_raw_public(key)),
+        "kid": key_id(key),
+        "alg": "EdDSA",
+        "use": "sig",
+    }
+
+
 @dataclass(frozen=True)
 class ReceiptSigner:
+    """Signs with `private_key`; publishes it and the `retired` verification keys."""
+
     private_key: Ed25519PrivateKey
+    retired: tuple[Ed25519PublicKey, ...] = ()
 
     @property
     def kid(self) -> str:
         return key_id(self.private_key.public_key())
 
     def jwk(self) -> dict[str, str]:
-        public = self.private_key.public_key()
-        return {
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": b64url_encode(_raw_public(public)),
-            "kid": self.kid,
-            "alg": "EdDSA",
-            "use": "sig",
-        }
+        return public_jwk(self.private_key.public_key())
 
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [self.jwk()]}
+        """The signing key first, then each retired key once (a retired copy of the signing
+        key is not listed twice)."""
+        keys = [self.jwk()]
+        seen = {self.kid}
+        for public in self.retired:
+            jwk = public_jwk(public)
+            if jwk["kid"] not in seen:
+                seen.add(jwk["kid"])
+                keys.append(jwk)
+        return {"keys": keys}
 
     def sign(self, claims: dict[str, Any]) -> str:
         header = {"alg": "EdDSA", "kid": self.kid, "typ": RECEIPT_TYP}
@@ -156,7 +183,8 @@ def verify_receipt(token: str, jwks: dict[str, Any]) -> dict[str, Any]:
         claims = json.loads(b64url_decode(parts[1]))
         if not isinstance(claims, dict):
             raise ValueError("bad claims")
-    except (ValueError, TypeError, UnicodeError, InvalidSignature) as exc:
+    # RecursionError: json.loads on a deeply nested header (found by tests/test_fuzz_jws.py).
+    except (ValueError, TypeError, UnicodeError, RecursionError, InvalidSignature) as exc:
         raise ReceiptError() from exc
     return claims
 
@@ -169,10 +197,46 @@ def load_signing_key(path: Path) -> ReceiptSigner:
     return ReceiptSigner(key)
 
 
-def load_or_create_signing_key(path: Path, *, create: bool) -> ReceiptSigner:
-    """Load the key at `path`; when it is missing and `create` (development), generate it 0600."""
+def _verification_key(path: Path) -> Ed25519PublicKey:
+    data = path.read_bytes()
+    try:
+        if b"PRIVATE KEY" in data:
+            private = serialization.load_pem_private_key(data, password=None)
+            if isinstance(private, Ed25519PrivateKey):
+                return private.public_key()
+        else:
+            public = serialization.load_pem_public_key(data)
+            if isinstance(public, Ed25519PublicKey):
+                return public
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise ValueError(f"{path} is not an Ed25519 key") from exc
+    raise ValueError(f"{path} is not an Ed25519 key")
+
+
+def load_verification_keys(paths: Iterable[Path]) -> tuple[Ed25519PublicKey, ...]:
+    """Retired receipt keys: each path a PEM file (public, or PKCS#8 private of which only the
+    public half is kept) or a folder whose `*.pem` files are read in name order. A missing
+    path raises FileNotFoundError, a PEM that is not an Ed25519 key ValueError: a retired key
+    that silently drops out of the JWKS would break its old receipts."""
+    keys: list[Ed25519PublicKey] = []
+    for path in paths:
+        if path.is_dir():
+            keys.extend(_verification_key(p) for p in sorted(path.glob("*.pem")) if p.is_file())
+        elif path.exists():
+            keys.append(_verification_key(path))
+        else:
+            raise FileNotFoundError(f"retired receipt key not found: {path}")
+    return tuple(keys)
+
+
+def load_or_create_signing_key(
+    path: Path, *, create: bool, previous: Iterable[Path] = ()
+) -> ReceiptSigner:
+    """Load the key at `path`; when it is missing and `create` (development), generate it 0600.
+    `previous`: the retired keys to keep publishing (`load_verification_keys`)."""
+    retired = load_verification_keys(previous)
     if path.exists():
-        return load_signing_key(path)
+        return ReceiptSigner(load_signing_key(path).private_key, retired)
     if not create:
         raise FileNotFoundError(f"receipt signing key not found: {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -185,4 +249,4 @@ def load_or_create_signing_key(path: Path, *, create: bool) -> ReceiptSigner:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
-    return ReceiptSigner(key)
+    return ReceiptSigner(key, retired)

@@ -95,6 +95,11 @@ def dashboard_page(request: Request) -> HTMLResponse:
     return _page(request, "dashboard.html", page="dashboard")
 
 
+@router.get("/transparency", response_class=HTMLResponse)
+def transparency_page(request: Request) -> HTMLResponse:
+    return _page(request, "transparency.html", page="transparency")
+
+
 @router.get("/", response_class=HTMLResponse)
 def home_page(request: Request) -> HTMLResponse:
     return _page(request, "home.html", page="home")

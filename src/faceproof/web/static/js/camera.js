@@ -40,6 +40,20 @@ export function analyse(video, x, y, w, h) {
   };
 }
 
+// Distance hints need the face's size: the Shape Detection API's FaceDetector where the browser
+// has one (e.g. Chrome on Android); elsewhere the page gives light hints only.
+const detector = "FaceDetector" in globalThis ? new globalThis.FaceDetector({ fastMode: true, maxDetectedFaces: 2 }) : null;
+
+/** The faces the browser sees in the video frame, or null when it cannot tell. */
+export async function detectFaces(video) {
+  if (!detector) return null;
+  try {
+    return await detector.detect(video);
+  } catch {
+    return null;
+  }
+}
+
 /** Turns successive frame statistics into one hint (a catalogue key) and a capture signal. */
 export class CameraHints {
   constructor() {
@@ -71,9 +85,17 @@ export class CameraHints {
     return { key: capture || key !== "hint_good" ? key : "hint_hold_still", capture };
   }
 
-  face(stats) {
+  /** `faces`: the browser's face boxes in the frame (see detectFaces), or null if unknown. */
+  face(stats, faces = null, frameWidth = 1) {
     if (stats.mean < 50) return { key: "hint_face_dark" };
     if (stats.glare > 0.2) return { key: "hint_face_bright" };
+    if (faces) {
+      if (faces.length === 0) return { key: "hint_face_none" };
+      if (faces.length > 1) return { key: "hint_face_many" };
+      const share = faces[0].boundingBox.width / frameWidth;
+      if (share < 0.18) return { key: "hint_face_closer" };
+      if (share > 0.6) return { key: "hint_face_back" };
+    }
     return { key: "hint_face_good" };
   }
 }

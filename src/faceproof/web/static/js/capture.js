@@ -2,7 +2,8 @@
 // Everything stays in memory: the card photo and the clip go to the session and nowhere else.
 
 import { api, listReasons, Problem, reasonText, setMeter, t, upload } from "./common.js";
-import { analyse, CameraHints } from "./camera.js";
+import { analyse, CameraHints, detectFaces } from "./camera.js";
+import { canSeal, seal } from "./seal.js";
 
 const token = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
 const base = `/v1/capture/${encodeURIComponent(token)}`;
@@ -12,6 +13,7 @@ const live = $("#live");
 let stream = null; // the open camera, if any
 let cardLoop = null;
 let busy = false;
+let uploadKey = null; // the session's public key: photos and clips are encrypted to it
 let timeWarning = null; // the timer that offers more time before the link expires
 
 const WARN_BEFORE_MS = 120_000;
@@ -139,14 +141,20 @@ function captureCard(video) {
   canvas.toBlob((blob) => blob && sendCard(blob, "card.jpg"), "image/jpeg", 0.92);
 }
 
+/** The part as it goes on the wire: encrypted to the session's key whenever the browser can. */
+async function wire(blob, use, name) {
+  if (!uploadKey) return [blob, name];
+  return [await seal(blob, uploadKey, use), `${use}.jwe`];
+}
+
 async function sendCard(blob, name) {
   if (busy) return;
   busy = true;
   const hint = $("#doc-hint");
-  const form = new FormData();
-  form.append("image", blob, name);
   hint.textContent = t("uploading");
   try {
+    const form = new FormData();
+    form.append("image", ...(await wire(blob, "document", name)));
     const step = await upload(`${base}/document`, form, (p) => {
       hint.textContent = t("upload_percent", { percent: p });
     });
@@ -225,6 +233,8 @@ async function startFace() {
   recorder.start(500);
   const started = performance.now();
   let announced = -1;
+  let faces = null; // the browser's latest face boxes, refreshed twice a second when it can
+  const detecting = setInterval(async () => { faces = await detectFaces(video); }, 500);
   await new Promise((resolve) => {
     const tick = setInterval(() => {
       const elapsed = (performance.now() - started) / 1000;
@@ -238,10 +248,13 @@ async function startFace() {
         announced = now;
         announce(now >= 0 ? `${t("action_now")} ${t(`action_${challenge.actions[now].action}`)}` : t("face_get_ready"));
       }
-      if (video.videoWidth) hint.textContent = t(hints.face(analyse(video, 0.25, 0.1, 0.5, 0.8)).key);
+      if (video.videoWidth) {
+        hint.textContent = t(hints.face(analyse(video, 0.25, 0.1, 0.5, 0.8), faces, video.videoWidth).key);
+      }
       if (elapsed >= seconds) { clearInterval(tick); resolve(); }
     }, 100);
   });
+  clearInterval(detecting);
   recorder.stop();
   await stopped;
   stopCamera();
@@ -254,10 +267,10 @@ async function sendClip(clip, type, spec) {
   show("uploading");
   const meter = $("#upload-progress");
   setMeter(meter, 0);
-  const form = new FormData();
-  form.append("clip", clip, type === "video/mp4" ? "clip.mp4" : "clip.webm");
-  form.append("challenge", spec);
   try {
+    const form = new FormData();
+    form.append("clip", ...(await wire(clip, "clip", type === "video/mp4" ? "clip.mp4" : "clip.webm")));
+    form.append("challenge", spec);
     const step = await upload(`${base}/clip`, form, (p) => {
       setMeter(meter, p);
       $("#upload-hint").textContent = t("upload_percent", { percent: p });
@@ -338,6 +351,7 @@ $("#doc-file").addEventListener("change", (event) => {
 async function start() {
   try {
     const state = await api(`${base}/state`);
+    uploadKey = canSeal() ? state.upload_key : null;
     scheduleTimeWarning(state);
     if (state.state === "awaiting_consent") show("consent");
     else if (state.state === "awaiting_document") startDocument();
