@@ -18,6 +18,7 @@ DEBIAN_PACKAGES=(
   tesseract-ocr      # OCR engine for reading ID documents (next release)
   tesseract-ocr-kor  # Korean language data for it: names and fields on Korean ID cards
   fonts-nanum        # Korean fonts, to render specimen ID cards for the OCR tests
+  fonts-ocr-b        # OCR-B, the passport MRZ typeface: specimens, and the MRZ reader's glyphs
   postgresql         # database server the service and its tests will use
   chromium           # headless browser for the capture page's tests (fake camera)
   redis-server       # shared state (challenges, rate limits, held cards) when several workers run

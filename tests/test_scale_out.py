@@ -34,7 +34,6 @@ import redis
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import ValidationError
-from sqlalchemy import create_engine, text
 
 from conftest import CHALLENGE_ACTIONS, CHALLENGE_SEED, Card, Images, make_card
 from faceproof.api.problems import ApiError
@@ -48,6 +47,7 @@ from faceproof.privacy.receipts import load_or_create_signing_key, verify_receip
 from faceproof.reasons import ReasonCode
 from faceproof.settings import Environment, Settings
 from faceproof.verification import DocumentEvidence, DocumentStatus
+from serve_support import postgres_schema
 from test_api import _make_env, assert_problem
 from test_api_serve import _cli, _free_port, _start, _stop
 from test_storage import POSTGRES_ENV, database_url
@@ -245,17 +245,8 @@ def postgres_schema_url() -> Iterator[str]:
     url = os.environ.get(POSTGRES_ENV)
     if not url:
         pytest.skip(f"{POSTGRES_ENV} not set: the two-worker test runs on PostgreSQL")
-    schema = f"scale_out_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        sep = "&" if "?" in url else "?"
-        yield f"{url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        engine.dispose()
+    with postgres_schema(url, "scale_out") as schema_url:
+        yield schema_url
 
 
 def test_one_session_moves_between_two_workers(

@@ -51,6 +51,7 @@ _BODIES: dict[str, dict[str, Any]] = {
         "holder_matches": True,
         "number": "900101-1234568",
     },
+    "/v1/webhooks": {"url": "http://127.0.0.1:9/hooks", "events": ["session.decided"]},
 }
 _SESSION_BODY = {"store_id": "gangnam-01", "channel": "in_store", "purpose": "new_line"}
 _JPEG = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")  # a JPEG header, no image

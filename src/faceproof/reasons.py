@@ -144,6 +144,11 @@ class ReasonCode(StrEnum):
     MANUAL_ABSTRACT_NOT_SAME_DAY = "manual_abstract_not_same_day"
     MANUAL_CHECK_INVALID = "manual_check_invalid"
 
+    # Webhooks (api/webhooks.py)
+    WEBHOOK_NOT_FOUND = "webhook_not_found"
+    WEBHOOK_URL_INVALID = "webhook_url_invalid"
+    WEBHOOK_LIMIT = "webhook_limit"
+
 
 @dataclass(frozen=True, slots=True)
 class _Text:
@@ -691,6 +696,23 @@ _CATALOG: dict[ReasonCode, _Text] = {
         Severity.REJECT,
         "The manual check record is incomplete or malformed.",
         "직원 확인 기록이 불완전하거나 형식이 올바르지 않습니다.",
+    ),
+    # --- Webhooks (api/webhooks.py)
+    ReasonCode.WEBHOOK_NOT_FOUND: _Text(
+        Severity.REJECT,
+        "No such webhook for this tenant.",
+        "이 고객사에 해당 웹훅이 없습니다.",
+    ),
+    ReasonCode.WEBHOOK_URL_INVALID: _Text(
+        Severity.REJECT,
+        "The webhook URL is not allowed: HTTPS to a public host, no credentials in the URL.",
+        "허용되지 않는 웹훅 주소입니다. "
+        "공개 호스트의 HTTPS 주소만 되며 주소에 인증 정보를 넣을 수 없습니다.",
+    ),
+    ReasonCode.WEBHOOK_LIMIT: _Text(
+        Severity.REJECT,
+        "This tenant already has the most webhooks allowed; delete one first.",
+        "이 고객사는 등록할 수 있는 웹훅 수를 모두 사용했습니다. 먼저 하나를 삭제하세요.",
     ),
 }
 

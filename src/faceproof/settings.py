@@ -100,6 +100,16 @@ class Settings(BaseSettings):
     sms_gateway_url: str | None = None
     sms_gateway_token: SecretStr | None = None
     alert_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Signed webhooks (api/webhooks.py): the key that encrypts the endpoints' signing secrets at
+    # rest (hex, >= 32 bytes; empty: derived from the challenge key), one delivery's timeout,
+    # tries before a delivery is `failed`, the backoff between tries (full jitter, doubling from
+    # the base up to the max), and how often each worker looks for due deliveries.
+    webhook_key: SecretStr = SecretStr("")
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    webhook_max_attempts: int = Field(default=12, ge=1, le=20)
+    webhook_retry_base_seconds: float = Field(default=30.0, ge=0, le=3600)
+    webhook_retry_max_seconds: float = Field(default=3600.0, ge=0, le=86400)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
@@ -165,6 +175,19 @@ class Settings(BaseSettings):
         if key:
             return bytes.fromhex(key)
         return hashlib.sha256(b"faceproof-dev-challenge-key\0" + self.pseudonym_secret()).digest()
+
+    def webhook_secret(self) -> bytes:
+        """The AES-256 key that seals the webhooks' signing secrets in the database."""
+        key = self.webhook_key.get_secret_value()
+        if key:
+            try:
+                raw = bytes.fromhex(key)
+            except ValueError:
+                raw = b""
+            if len(raw) < 32:
+                raise SettingsError("FACEPROOF_WEBHOOK_KEY must be hex of at least 32 bytes")
+            return hashlib.sha256(b"faceproof-webhook-key\0" + raw).digest()
+        return hashlib.sha256(b"faceproof-webhook-key\0" + self.challenge_secret()).digest()
 
     def upload_secret(self) -> bytes:
         """The server secret the sessions' upload keys derive from (privacy/upload_crypto)."""

@@ -31,6 +31,8 @@ from .metrics import Metrics
 from .problems import install_problem_handlers
 from .routes import router
 from .service import VerificationService
+from .webhooks import WebhookDispatcher
+from .webhooks import router as webhooks_router
 
 __all__ = ["create_app"]
 
@@ -108,11 +110,16 @@ def create_app(
         mobile_id=mobile_id,
     )
 
+    # Signed webhooks: this worker's delivery thread, for the app's lifetime (api/webhooks.py).
+    webhooks = WebhookDispatcher(database, settings, clock)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        webhooks.start()
         try:
             yield
         finally:
+            webhooks.stop()
             service.close()
             database.close()
 
@@ -123,6 +130,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.webhooks = webhooks
     app.state.settings = settings
     install_problem_handlers(app)
     if settings.capture_origins:
@@ -138,6 +146,7 @@ def create_app(
     app.include_router(router)
     app.include_router(dashboard_router)
     app.include_router(console_router)
+    app.include_router(webhooks_router)
     mount_web(app)
 
     @app.middleware("http")

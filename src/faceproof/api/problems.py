@@ -1,8 +1,10 @@
 """Errors as RFC 9457 problem+json, with the faceproof reason code in `code`.
 
 Every FaceproofError is translated here, once, at the API edge. Validation errors become 422
-`malformed_request`; anything unexpected becomes a bare 500 `internal_error` (logged with its
-type only, never returned with details or a traceback).
+`malformed_request`; a database that cannot be reached or written (PostgreSQL restarting, a full
+disk) becomes 503 `internal_error` with `Retry-After` (the unit of work was rolled back: nothing
+was decided); anything unexpected becomes a bare 500 `internal_error` (logged with its type
+only, never returned with details or a traceback).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from faceproof.errors import FaceproofError, InputError
@@ -155,6 +159,19 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Handled here, not by the catch-all: Starlette re-raises what reaches the catch-all, so
+    # the client would lose the connection and the log would get a traceback.
+    _log.warning("database unavailable (%s) on %s", type(exc).__name__, _route(request))
+    return problem_response(
+        503,
+        ReasonCode.INTERNAL_ERROR,
+        "The database is unavailable: the step was not completed. Try again.",
+        instance=_route(request),
+        headers={"Retry-After": "2"},
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     _log.error("unexpected %s on %s", type(exc).__name__, _route(request))
     return problem_response(500, ReasonCode.INTERNAL_ERROR)
@@ -164,4 +181,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(FaceproofError, _faceproof_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for unavailable in (OperationalError, InterfaceError, PoolTimeoutError):
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)

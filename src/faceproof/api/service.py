@@ -38,7 +38,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from faceproof.alternatives.mobile_id import MobileIdVerifier, load_mobile_id_verifier
@@ -374,6 +374,8 @@ class VerificationService:
                 line_id=body.line_id,
                 opened_on=(now + _KST).date(),
             )
+        from .webhooks import WebhookEvent, enqueue_event
+
         with self.db.session() as db:
             append_audit(
                 db,
@@ -383,6 +385,8 @@ class VerificationService:
                 session_id=session_id,
                 data={"line_id": body.line_id, "alert_sent": alert_sent},
             )
+            # The webhook outbox, in the same transaction (a line confirmed again: one event).
+            enqueue_event(db, WebhookEvent.LINE_ACTIVATED, decision, now=now, line_id=body.line_id)
         return ActivationPublic(
             session_id=session_id, line_id=body.line_id, recorded=True, alert_sent=alert_sent
         )
@@ -1125,9 +1129,18 @@ class VerificationService:
             session_id=session.id,
             data={"decision": verdict.outcome.value, "reasons": codes},
         )
+        from .webhooks import WebhookEvent, enqueue_event
+
+        # The webhook outbox, in the decision's transaction: both are stored, or neither.
+        enqueue_event(db, WebhookEvent.SESSION_DECIDED, decision, now=now)
         db.flush()
-        self.templates.drop(session.id)
-        for code in codes:
-            self.metrics.decisions.labels(decision=verdict.outcome.value, reason=code).inc()
-        _log.info("session %s decided %s %s", session.id, verdict.outcome.value, ",".join(codes))
+        sid, outcome = session.id, verdict.outcome.value
+
+        def stored(_db: DbSession) -> None:  # only once committed: a failed commit decided nothing
+            self.templates.drop(sid)
+            for code in codes:
+                self.metrics.decisions.labels(decision=outcome, reason=code).inc()
+            _log.info("session %s decided %s %s", sid, outcome, ",".join(codes))
+
+        event.listen(db, "after_commit", stored, once=True)
         return decision

@@ -172,6 +172,12 @@ def _repair(l1: str, l2: str, repairs: list[str]) -> tuple[str, str]:
     if l2[42] != "<":
         l2 = fix(l2, 42, 43, _TO_DIGIT, "optional_data_check")
     l2 = fix(l2, 43, 44, _TO_DIGIT, "composite_check")
+    if l1[2:5] == "KOR":
+        # Korean passport numbers: a letter, 3 digits, a letter or digit, 4 digits (M12A3456
+        # since 2021, M12345678 before): the positions say which of O/0, S/5, ... was printed.
+        l2 = fix(l2, 0, 1, _TO_LETTER, "document_number")
+        l2 = fix(l2, 1, 4, _TO_DIGIT, "document_number")
+        l2 = fix(l2, 5, 9, _TO_DIGIT, "document_number")
     return l1, l2
 
 

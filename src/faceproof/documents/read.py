@@ -50,6 +50,7 @@ from faceproof.documents.locate import (
     rectify,
     sharpness,
 )
+from faceproof.documents.mrz_reader import read_mrz
 from faceproof.documents.ocr import (
     OcrEngine,
     flatten_light,
@@ -149,6 +150,25 @@ def _ask_issuer(issuer: IssuerCheck, doc_type: DocumentType, fields: Mapping[str
     return issuer.check(query)
 
 
+def _add_mrz(fields: dict[str, str], page: npt.NDArray[np.uint8], today: date) -> None:
+    """The MRZ, read by its OCR-B glyphs; the fields the printed page did not give are taken
+    from it (the validators then cross-check the MRZ with what was printed)."""
+    mrz = read_mrz(page, today=today)
+    if mrz is None:
+        return
+    fields["mrz"] = f"{mrz.line1}\n{mrz.line2}"
+    from_mrz = {
+        "name_latin": mrz.name_latin,
+        "nationality": mrz.nationality,
+        "sex": mrz.sex,
+        "birth_date": mrz.birth_date.isoformat() if mrz.birth_date else "",
+        "expiry_date": mrz.expiry_date.isoformat() if mrz.expiry_date else "",
+    }
+    for name, value in from_mrz.items():
+        if value and not fields.get(name):
+            fields[name] = value
+
+
 def read_document(
     photo: npt.NDArray[np.uint8],
     *,
@@ -170,6 +190,8 @@ def read_document(
     with suppress(DocumentError):  # an unread number is reported by the field_number check
         fields["number"] = read_number(card, doc_type, eng)
     fields |= read_fields(card, doc_type, kor=kor, eng=eng)
+    if doc_type is DocumentType.PASSPORT:
+        _add_mrz(fields, card, today)
     if doc_type is not DocumentType.PASSPORT and "number" in fields:
         try:
             rrn = parse_registration_number(fields["number"], today=today)

@@ -182,16 +182,28 @@ class Photo:
         return out
 
 
+OCRB_FONT = Path("/usr/share/fonts/opentype/ocr-b/OCRB.otf")
+MRZ_LINE_PX = 905  # 44 x 2.54 mm on the 1012 px (125 mm) wide page
+MRZ_LEFT_PX = 54
+
+
 @cache
-def _font(name: str, size: int) -> ImageFont.FreeTypeFont:
-    path = FONT_DIR / name
+def _load_font(path: Path, size: int, package: str) -> ImageFont.FreeTypeFont:
     try:
         return ImageFont.truetype(str(path), size)
     except OSError as exc:
         raise ServiceError(
             ReasonCode.INTERNAL_ERROR,
-            f"font {name} not found in {FONT_DIR}: install fonts-nanum (scripts/setup.sh)",
+            f"font {path} not found: install {package} (scripts/setup.sh)",
         ) from exc
+
+
+def mrz_font(size: int) -> ImageFont.FreeTypeFont:
+    return _load_font(OCRB_FONT, size, "fonts-ocr-b")
+
+
+def _font(name: str, size: int) -> ImageFont.FreeTypeFont:
+    return _load_font(FONT_DIR / name, size, "fonts-nanum")
 
 
 # --- data ---------------------------------------------------------------------------------
@@ -332,7 +344,8 @@ class _Canvas:
         return box
 
     def mono(self, xy: tuple[int, int], text: str, size: int, name: str) -> None:
-        font = _font("NanumGothicCoding.ttf", size)
+        # The MRZ typeface of real passports (ICAO 9303-3): OCR-B (Debian's fonts-ocr-b).
+        font = mrz_font(size)
         self.draw.text(xy, text, font=font, fill=(10, 10, 10))
         x0, y0, x1, y1 = self.draw.textbbox(xy, text, font=font)
         self.boxes[name] = (int(x0), int(y0), int(x1 - x0), int(y1 - y0))
@@ -462,8 +475,10 @@ def _draw_passport(c: _Canvas, f: dict[str, str], face: Image.Image) -> Portrait
     # Surname and given names are printed on two rows: name_latin's box spans both.
     c.boxes["name_latin"] = (x1, 184, 500, 100)
     l1, l2 = f["mrz"].split("\n")
-    c.mono((40, 598), l1, 38, "mrz_line1")
-    c.mono((40, 648), l2, 38, "mrz_line2")
+    # ICAO 9303-3: 44 characters at a 2.54 mm pitch (111.8 mm of the page's 125 mm).
+    size = round(100 * MRZ_LINE_PX / mrz_font(100).getlength("<" * 44))
+    c.mono((MRZ_LEFT_PX, 598), l1, size, "mrz_line1")
+    c.mono((MRZ_LEFT_PX, 648), l2, size, "mrz_line2")
     return portrait
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -34,6 +35,7 @@ __all__ = [
     "Tenant",
     "UTCDateTime",
     "Webhook",
+    "WebhookDelivery",
 ]
 
 
@@ -157,7 +159,12 @@ class AuditEntry(Base):
 
 
 class Webhook(Base):
-    """A tenant's result callback (not delivered yet: table only)."""
+    """A tenant's endpoint for signed event deliveries (api/webhooks.py).
+
+    The signing secret is needed to sign, so it cannot be stored as a hash only: it is sealed
+    (AES-256-GCM under the service's webhook key, bound to this row's tenant and id) in
+    `secret_sealed`; `secret_hash` is its SHA-256, to recognise a secret without revealing it.
+    """
 
     __tablename__ = "webhooks"
 
@@ -167,3 +174,40 @@ class Webhook(Base):
     secret_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    secret_sealed: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+class WebhookDelivery(Base):
+    """The outbox: one event for one webhook, written in the transaction that made the event.
+
+    `body` is the JSON sent, the same bytes on every try: ids, the decision, reason codes and
+    the signed receipt. No image, no template, no registration number.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_id"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[str] = mapped_column(
+        ForeignKey("webhooks.id", ondelete="CASCADE"), index=True
+    )
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    # Purged with its session (retention), like the decision whose receipt it carries.
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[str] = mapped_column(String(40))
+    event_type: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending, delivering, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    last_status: Mapped[int | None] = mapped_column(Integer, default=None)  # HTTP status
+    last_error: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
