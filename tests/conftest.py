@@ -300,26 +300,9 @@ CHALLENGE_WINDOWS = ((0.6, 2.6), (2.6, 4.6))
 
 def encode_clip(clip: Any, fmt: str = "mp4", codec: str = "mpeg4") -> bytes:
     """A `liveness.Clip` as a video file in memory (PyAV; mpeg4 in MP4 by default)."""
-    from fractions import Fraction
+    from faceproof.liveness.synthetic import encode_video
 
-    import av
-
-    fps = round(clip.fps)
-    buf = io.BytesIO()
-    with av.open(buf, mode="w", format=fmt) as out:
-        stream = out.add_stream(codec, rate=fps)
-        stream.width, stream.height = clip.size
-        stream.pix_fmt = "yuv420p"
-        stream.time_base = Fraction(1, fps)
-        stream.options = {"qscale": "3"} if codec == "mpeg4" else {}
-        for i, pixels in enumerate(clip.frames):
-            frame = av.VideoFrame.from_ndarray(np.asarray(pixels), format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return buf.getvalue()
+    return encode_video(clip, fmt, codec)
 
 
 @pytest.fixture(scope="session")

@@ -18,12 +18,17 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from faceproof.errors import FaceproofError, InputError
 from faceproof.reasons import ReasonCode, describe
 
-__all__ = ["CHALLENGE_KEY_ENV", "add_parsers", "run_liveness"]
+__all__ = ["CHALLENGE_KEY_ENV", "add_parsers", "run_liveness", "run_render_clip"]
+
+# What the rendered head does so that the engine sees it: it turns and looks up. Its closed
+# eyes are not read as a blink (a flat texture change), and it has no jaw.
+_RENDERABLE = {"turn_left", "turn_right", "look_up"}
 
 CHALLENGE_KEY_ENV = "FACEPROOF_CHALLENGE_KEY"
 EXIT_LIVE, EXIT_NOT_LIVE, EXIT_USAGE, EXIT_INPUT, EXIT_SERVICE = 0, 1, 2, 3, 4
@@ -43,6 +48,19 @@ def add_parsers(subparsers: Any) -> None:
         help=f"print a new challenge spec for SESSION (key from ${CHALLENGE_KEY_ENV})",
     )
     p.set_defaults(handler=run_liveness)
+
+    r = subparsers.add_parser(
+        "render-clip",
+        help="render a synthetic head (the example portrait) performing a challenge, as MP4",
+        description="For trying the service without a camera (docs/service.md's curl "
+        "walk-through): reads the JSON that POST .../challenge answered and writes a clip of "
+        "a rendered 3D head doing its actions in their windows. Synthetic data: it proves the "
+        "pipeline, not that a person is live.",
+    )
+    r.add_argument("challenge", metavar="CHALLENGE_JSON", help="the challenge answer, or '-'")
+    r.add_argument("--out", required=True, type=Path, help="MP4 file to write")
+    r.add_argument("--fps", type=float, default=15.0)
+    r.set_defaults(handler=run_render_clip)
 
 
 def _key() -> bytes | None:
@@ -110,3 +128,38 @@ def run_liveness(args: argparse.Namespace) -> int:
         codes = ", ".join(c.value for c in result.reasons)
         print(f"{verdict}  score={result.score:.3f}  reasons: {codes}")
     return EXIT_LIVE if result.live else EXIT_NOT_LIVE
+
+
+def run_render_clip(args: argparse.Namespace) -> int:
+    source = sys.stdin.read() if args.challenge == "-" else Path(args.challenge).read_text("utf-8")
+    try:
+        answer = json.loads(source)
+        actions = [str(a["action"]) for a in answer["actions"]]
+        windows = [(float(a["start_s"]), float(a["end_s"])) for a in answer["actions"]]
+        seconds = float(answer["record_seconds"])
+    except (ValueError, KeyError, TypeError) as exc:
+        print(f"error: not a challenge answer ({type(exc).__name__})", file=sys.stderr)
+        return EXIT_USAGE
+    if not 1 <= args.fps <= 60 or not 0 < seconds <= 30:
+        print("error: --fps must be 1..60 and record_seconds 0..30", file=sys.stderr)
+        return EXIT_USAGE
+    unknown = sorted(set(actions) - _RENDERABLE)
+    if unknown:
+        # Nothing to fake: ask the service for another challenge instead.
+        print(f"error: the rendered head cannot {', '.join(unknown)}: ask for a new challenge",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    from faceproof.liveness.synthetic import (
+        SceneKit,
+        bona_fide_clip,
+        challenge_motion,
+        encode_video,
+    )
+
+    motion = challenge_motion(actions, windows)
+    clip = bona_fide_clip(
+        SceneKit.build(), "challenge", fps=args.fps, seconds=seconds + 0.4, motion=motion
+    )
+    args.out.write_bytes(encode_video(clip))
+    print(f"{args.out}: {len(clip.frames)} frames, {', '.join(actions)}", file=sys.stderr)
+    return EXIT_LIVE
