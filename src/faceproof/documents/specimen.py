@@ -521,8 +521,12 @@ def photograph(
     seed: int = 0,
     size: tuple[int, int] = (1600, 1200),
     jpeg_quality: tuple[int, int] = (70, 90),
+    glare: tuple[float, float] | None = None,
 ) -> Photo:
-    """Place the card on a background with perspective, rotation, blur, light, noise, JPEG."""
+    """Place the card on a background with perspective, rotation, blur, light, noise, JPEG.
+
+    `glare` = (u, v), a point of the card (fractions of its width and height): a specular
+    highlight of the lamp on the laminate there, washing out what is printed under it."""
     gen = np.random.default_rng(seed)
     width, height = size
     card = np.asarray(specimen.image.convert("RGB"), dtype=np.uint8)
@@ -550,6 +554,14 @@ def photograph(
     theta = gen.uniform(0, 2 * np.pi)
     ramp = (np.cos(theta) * (xx / width - 0.5) + np.sin(theta) * (yy / height - 0.5)) * 2
     out *= (0.92 + gen.uniform(0.08, 0.22) * ramp)[..., None]
+    if glare is not None:
+        # The highlight's own random draws must not shift the photo's: a separate generator.
+        spot = cv2.perspectiveTransform(
+            np.array([[[glare[0] * cw, glare[1] * ch]]], np.float32), matrix
+        )[0, 0]
+        radius = np.random.default_rng(seed + 7919).uniform(0.09, 0.13) * w
+        dist2 = (xx - spot[0]) ** 2 + (yy - spot[1]) ** 2
+        out += (400 * np.exp(-dist2 / (2 * radius**2)) * alpha[..., 0])[..., None]
     blurred = np.asarray(cv2.GaussianBlur(out, (0, 0), gen.uniform(0.6, 1.4)), np.float32)
     noisy = blurred + gen.normal(0, gen.uniform(2, 6), blurred.shape).astype(np.float32)
     img = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
