@@ -28,9 +28,10 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 import cv2
 import numpy as np
 
+from faceproof.evaluation.pad_eval import CROP_SIDE, crop_cues, image_cues
 from faceproof.faces.detector import YuNetDetector
 from faceproof.liveness import LivenessEngine, load_clip
-from faceproof.liveness.cues import CueThresholds, FrameCues, decide, frame_cues
+from faceproof.liveness.cues import CueThresholds, FrameCues, decide
 from faceproof.liveness.synthetic import (
     ATTACK_KINDS,
     SceneKit,
@@ -40,7 +41,7 @@ from faceproof.liveness.synthetic import (
 )
 
 PAD = Path(__file__).resolve().parents[2] / "shared" / "data" / "pad"
-FIXED = 224  # set A crops are all resized to FIXED x FIXED
+FIXED = CROP_SIDE  # set A crops are all resized to FIXED x FIXED (224)
 
 
 def _fmt(c: FrameCues) -> str:
@@ -145,18 +146,6 @@ def live_video(engine: LivenessEngine) -> None:
     )
 
 
-def _image_cues(detector: YuNetDetector, rgb: np.ndarray) -> FrameCues | None:
-    h, w = rgb.shape[:2]
-    scale = min(1.0, 640 / max(h, w))  # as load_clip shrinks frames
-    if scale < 1.0:
-        rgb = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-    faces = detector.detect(rgb)
-    if not faces:
-        return None
-    b = max(faces, key=lambda f: f.box.width).box
-    return frame_cues(rgb, (b.x, b.y, b.width, b.height))
-
-
 def minivision(thresholds: CueThresholds) -> None:
     folder = PAD / "minivision_silent_face"
     if not folder.is_dir():
@@ -167,7 +156,7 @@ def minivision(thresholds: CueThresholds) -> None:
     for name, label in (("image_T1", "live"), ("image_F1", "print"), ("image_F2", "replay")):
         bgr = cv2.imread(str(folder / f"{name}.jpg"), cv2.IMREAD_COLOR)  # applies EXIF
         rgb = np.ascontiguousarray(bgr[:, :, ::-1])
-        cues = _image_cues(detector, rgb)
+        cues = image_cues(detector, rgb)
         if cues is None:
             print(f"  {name} ({label}): no face found")
             continue
@@ -188,8 +177,7 @@ def set_a(thresholds: CueThresholds) -> None:
         flagged, peaks = 0, []
         for path in files:
             bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            rgb = cv2.resize(bgr[:, :, ::-1], (FIXED, FIXED), interpolation=cv2.INTER_AREA)
-            cues = frame_cues(np.ascontiguousarray(rgb), (0.0, 0.0, float(FIXED), float(FIXED)))
+            cues = crop_cues(np.ascontiguousarray(bgr[:, :, ::-1]), FIXED)
             v = decide(cues, thresholds)
             flagged += v.screen or v.print_
             peaks.append(max(cues.moire, cues.halftone))

@@ -1,4 +1,4 @@
-"""`faceproof` command line: compare, models, calibrate, eval verify.
+"""`faceproof` command line: compare, models, calibrate, eval verify, eval pad.
 
 Exit codes (a documented contract, see README):
     0  success; for `compare A B`, the faces match
@@ -70,6 +70,16 @@ def _parser() -> argparse.ArgumentParser:
         "--folds", type=int, default=2, help="cross-validation folds by identity (1 = none)"
     )
     verify.set_defaults(handler=_eval_verify)
+    pad = ev_sub.add_parser(
+        "pad", help="presentation-attack detection: APCER per species, BPCER, DET (ISO 30107-3)"
+    )
+    pad.add_argument("--data", metavar="DIR", help="shared PAD folder (e.g. ../shared/data/pad)")
+    pad.add_argument("--synthetic", type=int, default=5, metavar="N", help="seeds per clip kind")
+    pad.add_argument("--bpcer-target", type=float, default=0.05, help="calibrate to this BPCER")
+    pad.add_argument("--clip-seconds", type=float, default=3.0, help="generated clip length")
+    pad.add_argument("--out", required=True, help="folder for report.json and det.png")
+    pad.add_argument("--json", action="store_true", help="print the summary as JSON")
+    pad.set_defaults(handler=_eval_pad)
 
     # Each domain registers its own commands; each sets `handler` like the ones above.
     from faceproof.cli import alternatives, documents, liveness, policy, service
@@ -387,6 +397,56 @@ def _eval_verify(args: argparse.Namespace) -> int:
             indent=2,
         )
     )
+    return EXIT_MATCH
+
+
+def _eval_pad(args: argparse.Namespace) -> int:
+    from faceproof.evaluation.pad_eval import plot_pad_det, run_pad_evaluation
+
+    if not 0.0 <= args.bpcer_target <= 1.0 or args.synthetic < 0 or args.clip_seconds < 1.0:
+        raise _UsageError("need 0 <= --bpcer-target <= 1, --synthetic >= 0, --clip-seconds >= 1")
+    report, by_eval = run_pad_evaluation(
+        synthetic=args.synthetic,
+        data=Path(args.data) if args.data else None,
+        bpcer_target=args.bpcer_target,
+        seconds=args.clip_seconds,
+        progress=_progress_iter("scoring presentations"),
+        say=lambda msg: print(f"faceproof: {msg}", file=sys.stderr),
+    )
+    if not by_eval:
+        raise _UsageError("nothing to evaluate: give --synthetic N > 0 or --data DIR")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report["command"] = "faceproof eval pad " + " ".join(
+        f"--{k.replace('_', '-')} {v}"
+        for k, v in vars(args).items()
+        if k in {"data", "synthetic", "bpcer_target", "clip_seconds", "out"} and v is not None
+    )
+    det = plot_pad_det(by_eval, out / "det.png")
+    report["det_plot"] = det.name if det else None
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    summary = {
+        name: {
+            "apcer_per_species": {
+                sp: v["apcer"] for sp, v in ev["operating_point"]["apcer_per_species"].items()
+            },
+            "apcer": ev["operating_point"]["apcer"],
+            "bpcer_by_source": {
+                s: v["bpcer"] for s, v in ev["operating_point"]["bpcer_by_source"].items()
+            },
+            "non_response": {sp: c["non_response"] for sp, c in ev["counts"].items()},
+            "calibrated_threshold": (ev["calibrated"] or {}).get("threshold"),
+        }
+        for name, ev in report["evaluations"].items()
+    }
+    if args.json:
+        print(json.dumps({"out": str(out), "summary": summary}, ensure_ascii=False, indent=2))
+    else:
+        for name, s in summary.items():
+            print(f"{name}: APCER (max over species) {s['apcer']}, BPCER {s['bpcer_by_source']}")
+            print(f"  per species {s['apcer_per_species']}; non-response {s['non_response']}")
+            print(f"  threshold for BPCER <= {args.bpcer_target:g}: {s['calibrated_threshold']}")
+        print(f"report: {out / 'report.json'}")
     return EXIT_MATCH
 
 
