@@ -38,6 +38,8 @@ router = APIRouter()
 
 # 429: rate limits; 503: models, the line registry or the database unavailable.
 _PROBLEM = problem_responses(401, 403, 404, 409, 410, 413, 415, 422, 429, 503)
+# The capture client's calls: bound to a capture token, rate-limited per client address.
+capture = APIRouter(tags=["capture"], dependencies=[CaptureLimit], responses=_PROBLEM)
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -172,71 +174,38 @@ def manual_check(
     return service.manual_check(caller.tenant_id, session_id, body, key_store=caller.store_id)
 
 
-@router.get(
-    "/v1/capture/{token}/mobile-id",
-    dependencies=[CaptureLimit],
-    response_model=MobileIdRequest,
-    tags=["capture"],
-    responses=_PROBLEM,
-)
+@capture.get("/v1/capture/{token}/mobile-id", response_model=MobileIdRequest)
 def mobile_id_request(token: str, service: ServiceDep) -> MobileIdRequest:
     """The nonce and audience the wallet must bind its mobile-ID presentation to."""
     return service.mobile_id_request(token)
 
 
-@router.post(
-    "/v1/capture/{token}/mobile-id",
-    dependencies=[CaptureLimit],
-    response_model=StepPublic,
-    tags=["capture"],
-    responses=_PROBLEM,
-)
+@capture.post("/v1/capture/{token}/mobile-id", response_model=StepPublic)
 def mobile_id_present(token: str, body: MobileIdCreate, service: ServiceDep) -> StepPublic:
     """The non-biometric path: a mobile-ID presentation decides the session, no face data."""
     return service.mobile_id_present(token, body.presentation)
 
 
-@router.get(
-    "/v1/capture/{token}/state",
-    dependencies=[CaptureLimit],
-    response_model=CaptureStatePublic,
-    tags=["capture"],
-    responses=_PROBLEM,
-)
+@capture.get("/v1/capture/{token}/state", response_model=CaptureStatePublic)
 def capture_state(token: str, service: ServiceDep) -> CaptureStatePublic:
     """Where the session stands, for the capture page (resume after a reload)."""
     return service.capture_state(token)
 
 
-@router.post(
-    "/v1/capture/{token}/extend",
-    dependencies=[CaptureLimit],
-    response_model=CaptureStatePublic,
-    tags=["capture"],
-    responses=_PROBLEM,
-)
+@capture.post("/v1/capture/{token}/extend", response_model=CaptureStatePublic)
 def extend(token: str, service: ServiceDep) -> CaptureStatePublic:
     """More time: the capture link lives another full TTL (at most to the session's expiry)."""
     return service.extend(token)
 
 
-@router.post(
-    "/v1/capture/{token}/consent",
-    dependencies=[CaptureLimit],
-    response_model=StepPublic,
-    tags=["capture"],
-    responses=_PROBLEM,
-)
+@capture.post("/v1/capture/{token}/consent", response_model=StepPublic)
 def consent(token: str, body: ConsentCreate, service: ServiceDep) -> StepPublic:
     return service.consent(token, body.choice)
 
 
-@router.post(
+@capture.post(
     "/v1/capture/{token}/document",
-    dependencies=[CaptureLimit],
     response_model=StepPublic,
-    tags=["capture"],
-    responses=_PROBLEM,
     openapi_extra=_UPLOAD_BODY,
 )
 async def document(token: str, request: Request, service: ServiceDep) -> StepPublic:
@@ -244,12 +213,9 @@ async def document(token: str, request: Request, service: ServiceDep) -> StepPub
     return await run_in_threadpool(service.document, token, image)
 
 
-@router.post(
+@capture.post(
     "/v1/capture/{token}/selfie",
-    dependencies=[CaptureLimit],
     response_model=StepPublic,
-    tags=["capture"],
-    responses=_PROBLEM,
     openapi_extra=_UPLOAD_BODY,
 )
 async def selfie(token: str, request: Request, service: ServiceDep) -> StepPublic:
@@ -257,26 +223,20 @@ async def selfie(token: str, request: Request, service: ServiceDep) -> StepPubli
     return await run_in_threadpool(service.selfie, token, image)
 
 
-@router.post(
-    "/v1/capture/{token}/challenge",
-    dependencies=[CaptureLimit],
-    response_model=ChallengePublic,
-    tags=["capture"],
-    responses=_PROBLEM,
-)
+@capture.post("/v1/capture/{token}/challenge", response_model=ChallengePublic)
 def challenge(token: str, service: ServiceDep) -> ChallengePublic:
     return service.challenge(token)
 
 
-@router.post(
+@capture.post(
     "/v1/capture/{token}/clip",
-    dependencies=[CaptureLimit],
     response_model=StepPublic,
-    tags=["capture"],
-    responses=_PROBLEM,
     openapi_extra=_CLIP_BODY,
 )
 async def clip(token: str, request: Request, service: ServiceDep) -> StepPublic:
     options = _upload_options(service, token, "clip", service.settings.max_clip_bytes)
     data, spec = await read_clip_upload(request, **options)
     return await run_in_threadpool(service.clip, token, spec, data)
+
+
+router.include_router(capture)
