@@ -628,27 +628,27 @@ class VerificationService:
         reasons (to explain a retry after a reload). No decision: a decided session's token
         is spent, so this answers 409 `token_replayed` then."""
         with self.db.session() as db:
-            session = self._by_token(db, token)
-            last = db.scalars(
-                select(Attempt)
-                .where(Attempt.session_id == session.id)
-                .order_by(Attempt.number.desc())
-            ).first()
-            reasons = list(last.reasons) if last else []
-            return CaptureStatePublic(
-                **self._step(
-                    session,
-                    outcome=last.outcome if last else None,
-                    reasons=reasons,
-                    messages=_messages(reasons),
-                ).model_dump(),
-                locale=session.locale,
-                channel=session.channel,
-                token_expires_at=session.capture_token_expires_at,
-                session_expires_at=session.expires_at,
-                upload_key=public_jwk(session_upload_key(self.settings.upload_secret(), token)),
-                uploads_must_be_encrypted=self.settings.require_encrypted_uploads,
-            )
+            return self._capture_state(db, self._by_token(db, token), token)
+
+    def _capture_state(self, db: DbSession, session: Session, token: str) -> CaptureStatePublic:
+        last = db.scalars(
+            select(Attempt).where(Attempt.session_id == session.id).order_by(Attempt.number.desc())
+        ).first()
+        reasons = list(last.reasons) if last else []
+        return CaptureStatePublic(
+            **self._step(
+                session,
+                outcome=last.outcome if last else None,
+                reasons=reasons,
+                messages=_messages(reasons),
+            ).model_dump(),
+            locale=session.locale,
+            channel=session.channel,
+            token_expires_at=session.capture_token_expires_at,
+            session_expires_at=session.expires_at,
+            upload_key=public_jwk(session_upload_key(self.settings.upload_secret(), token)),
+            uploads_must_be_encrypted=self.settings.require_encrypted_uploads,
+        )
 
     def upload_opener(self, token: str, use: str) -> Callable[[bytes], tuple[bytes, str]]:
         """Opens this session's encrypted uploads for one step (`document`, `selfie`, `clip`)."""
@@ -676,7 +676,7 @@ class VerificationService:
                 tenant_id=session.tenant_id,
                 session_id=session.id,
             )
-        return self.capture_state(token)
+            return self._capture_state(db, session, token)  # one lookup: the session in hand
 
     def consent(self, token: str, choice: ConsentChoice) -> StepPublic:
         now = self.clock()
