@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -29,6 +28,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import uvicorn
+
+from conftest import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(os.environ.get("FACEPROOF_TEST_ARTIFACTS", "build/test-artifacts"))
@@ -52,13 +53,6 @@ def write_y4m(path: Path, frames: Sequence[npt.NDArray[np.uint8]], fps: int = 15
 def dark_frames(n: int = 15, size: tuple[int, int] = (640, 480)) -> list[npt.NDArray[np.uint8]]:
     """A covered lens: what the fake camera shows until a test writes its clip."""
     return [np.full((size[1], size[0], 3), 8, np.uint8) for _ in range(n)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import struct
 import subprocess
 import sys
@@ -40,6 +41,14 @@ SECRET_MARKER = b"FACEPROOF-SECRET-MARKER"
 
 
 # --- images -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A free TCP port on loopback (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def encode(image: Image.Image, fmt: str, **options: Any) -> bytes:

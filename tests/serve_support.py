@@ -31,8 +31,8 @@ from typing import IO, Any, Protocol
 
 import httpx
 
-from conftest import CHALLENGE_SEED, encode_clip, make_card
-from test_api_serve import _RUN_CLI, _cli, _free_port
+from conftest import CHALLENGE_SEED, encode_clip, free_port, make_card
+from test_api_serve import _RUN_CLI, _cli
 
 PERFORMABLE = ("turn_left", "turn_right", "look_up")
 WINDOWS = ((0.6, 2.6), (2.6, 4.6))  # ChallengeIssuer's windows for two actions
@@ -123,7 +123,7 @@ def start_serve(
     _cli(env, workdir, "db", "upgrade")
     tenant = _json(_cli(env, workdir, "tenants", "create", "Load Mobile", "--json"))
     key = _json(_cli(env, workdir, "keys", "create", "--tenant", tenant["id"], "--json"))["key"]
-    port = _free_port()
+    port = free_port()
     log_path = workdir / "serve.log"
     log = log_path.open("wb")
     proc = subprocess.Popen(

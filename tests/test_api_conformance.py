@@ -35,12 +35,13 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from conftest import free_port
 from faceproof.api import create_app
 from faceproof.api.routes import router
 from faceproof.privacy.receipts import ReceiptSigner
 from faceproof.settings import Settings
 from test_api import TestClient
-from test_api_serve import _RUN_CLI, _cli, _free_port
+from test_api_serve import _RUN_CLI, _cli
 
 CHECKS = (
     "not_a_server_error",
@@ -120,7 +121,7 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
             env, tmp_path, "keys", "create", "--tenant", tenant["id"], "--scope", "admin", "--json"
         )
     )
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-c", _RUN_CLI, "serve", "--port", str(port), "--log-level", "warning"],
         env=env,

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+
+from conftest import free_port
 
 _RUN_CLI = (
     "import argparse, sys\n"
@@ -21,13 +22,6 @@ _RUN_CLI = (
     "add_parsers(p.add_subparsers(dest='command', required=True))\n"
     "sys.exit(run(p.parse_args(sys.argv[1:])))\n"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _cli(env: dict[str, str], cwd: Path, *args: str) -> str:
@@ -52,7 +46,7 @@ def test_serve_end_to_end_without_token_in_logs(tmp_path: Path) -> None:
     env.pop("FACEPROOF_DATABASE_URL", None)
     tenant = json.loads(_cli(env, tmp_path, "tenants", "create", "Example Mobile", "--json"))
     key = json.loads(_cli(env, tmp_path, "keys", "create", "--tenant", tenant["id"], "--json"))
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-c", _RUN_CLI, "serve", "--port", str(port)],
         env=env,
@@ -126,7 +120,7 @@ def _stop(proc: subprocess.Popen[str]) -> str:
 def test_first_development_start_prints_keys_for_the_web_pages_once(tmp_path: Path) -> None:
     env = {**os.environ, "FACEPROOF_DATA_DIR": str(tmp_path / "data"), "ORT_DISABLE_TELEMETRY": "1"}
     env.pop("FACEPROOF_DATABASE_URL", None)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     first = _start(env, tmp_path, port)
     try:

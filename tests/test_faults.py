@@ -36,14 +36,14 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session as DbSession
 
-from conftest import CHALLENGE_ACTIONS, Card, make_card
+from conftest import CHALLENGE_ACTIONS, Card, free_port, make_card
 from faceproof.storage.audit import verify_chain
 from faceproof.storage.db import Database
 from faceproof.storage.models import Attempt, AuditEntry, Decision, Session
 from faceproof.storage.tenants import Scope, create_api_key, create_tenant
 from serve_support import serve_env
 from test_api import _MAGIC, assert_problem
-from test_api_serve import _free_port, _start
+from test_api_serve import _start
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 # Trusted local connections only (loopback, a throwaway cluster); no fsync: a test's data.
@@ -102,7 +102,7 @@ def _api_key(url: str) -> str:
 
 
 def _serve(env: dict[str, str], root: Path) -> Worker:
-    port = _free_port()
+    port = free_port()
     proc = _start(env, root, port)
     output: list[str] = []
     readers = [
@@ -326,7 +326,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     root = Path(tempfile.mkdtemp(prefix="faceproof-pg-"))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
-    server = PrivatePostgres(root, _free_port())
+    server = PrivatePostgres(root, free_port())
     try:
         subprocess.run(
             [*_as_postgres(), str(PG_BIN / "initdb"), "-D", str(root / "data"), *_INITDB],

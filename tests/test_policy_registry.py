@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from conftest import free_port
 from faceproof.errors import ServiceError
 from faceproof.policy import Activation, FailedCheck, PolicyContext, evaluate, load_rules
 from faceproof.policy.nodelay import NoDelayH11Protocol
@@ -53,13 +54,6 @@ def fresh_registry_postgres_url() -> str:
     finally:
         engine.dispose()
     return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{POSTGRES_SCHEMA}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

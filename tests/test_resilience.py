@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import CHALLENGE_SEED, Card, IssuerFactory
+from conftest import CHALLENGE_SEED, Card, IssuerFactory, free_port
 from faceproof.comparison import FaceComparer
 from faceproof.documents import DocumentType
 from faceproof.documents.issuer import (
@@ -204,16 +204,9 @@ def _query(card: Card) -> IssuerQuery:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def test_issuer_down_then_breaker_open_then_half_open_probe_closes_it(card: Card) -> None:
     registry = IssuerRegistry.from_json({"cards": [card.registry_entry("valid")]})
-    port = _free_port()
+    port = free_port()
     server = make_server(registry, port=port)
     serve_in_thread(server)
     clock = FakeClock()

@@ -35,7 +35,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import ValidationError
 
-from conftest import CHALLENGE_ACTIONS, CHALLENGE_SEED, Card, Images, make_card
+from conftest import CHALLENGE_ACTIONS, CHALLENGE_SEED, Card, Images, free_port, make_card
 from faceproof.api.problems import ApiError
 from faceproof.api.ratelimit import MemoryBuckets, RateLimiter
 from faceproof.api.shared_state import MemoryState, RedisState, card_key
@@ -49,7 +49,7 @@ from faceproof.settings import Environment, Settings
 from faceproof.verification import DocumentEvidence, DocumentStatus
 from serve_support import postgres_schema
 from test_api import _make_env, assert_problem
-from test_api_serve import _cli, _free_port, _start, _stop
+from test_api_serve import _cli, _start, _stop
 from test_storage import POSTGRES_ENV, database_url
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -61,7 +61,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not Path(REDIS_SERVER).is_file():
         pytest.skip(f"redis-server not found ({REDIS_SERVER}); Debian: apt-get install redis")
     workdir = tmp_path_factory.mktemp("redis")
-    port = _free_port()
+    port = free_port()
     args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     proc = subprocess.Popen(
         [REDIS_SERVER, *args, "--dir", str(workdir)],
@@ -220,7 +220,7 @@ def test_redis_token_buckets_do_the_same_arithmetic_as_memory(state: RedisState)
 
 
 def test_redis_down_is_a_503_problem_not_a_hang() -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     shared = RedisState.from_url(f"redis://127.0.0.1:{port}/0", _now)
     start = time.monotonic()
     with pytest.raises(ServiceError) as down:
@@ -279,7 +279,7 @@ def test_one_session_moves_between_two_workers(
         tenant = json.loads(_cli(env, tmp_path, "tenants", "create", name, "--json"))
         made = _cli(env, tmp_path, "keys", "create", "--tenant", tenant["id"], "--json")
         keys[name] = json.loads(made)["key"]
-    ports = (_free_port(), _free_port())
+    ports = (free_port(), free_port())
     workers = [_start(env, tmp_path, port) for port in ports]
     logs: list[str] = []
     store = redis.Redis.from_url(redis_url)
