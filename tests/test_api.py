@@ -535,11 +535,15 @@ def test_development_generates_receipt_key_0600(tmp_path: Path, comparer: FaceCo
 
 # --- no retention -------------------------------------------------------------------------------
 
+# Long enough that base64 text (receipts, encrypted uploads) never holds one by chance: a
+# WebP's form type is always followed by its first chunk (VP8 , VP8L or VP8X), and a GIF
+# starts with one of its two versions.
 _MAGIC = {
     "jpeg": b"\xff\xd8\xff",
     "png": b"\x89PNG\r\n\x1a\n",
-    "webp": b"WEBP",
-    "gif": b"GIF8",
+    "webp": b"WEBPVP8",
+    "gif87a": b"GIF87a",
+    "gif89a": b"GIF89a",
     "mp4": b"ftypisom",
     "webm": b"\x1a\x45\xdf\xa3",
 }
