@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=90, ge=1)
     max_upload_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_clip_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Liveness analyses one worker runs at once, each on its own engine (its models' memory):
+    # more than the cores only queues CPU work inside the process instead of before it.
+    liveness_slots: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1, le=16)
     challenge_key: SecretStr = SecretStr("")  # hex, >= 16 bytes; empty: derived (dev only)
     run_migrations_on_start: bool | None = None  # None: only in development
     # Refuse plaintext photos and clips: the capture client must encrypt them to the session's

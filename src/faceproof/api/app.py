@@ -104,7 +104,9 @@ def create_app(
         _Lazy(FaceComparer, comparer),
         clock,
         metrics,
-        liveness=_Lazy(LivenessEngine, liveness),
+        # Injected (tests): that one engine; else a new engine per concurrent analysis.
+        liveness=LivenessEngine if liveness is None else lambda: liveness,
+        liveness_slots=settings.liveness_slots if liveness is None else 1,
         challenges=challenges,
         registry=registry,
         mobile_id=mobile_id,

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session as DbSession
@@ -101,6 +101,8 @@ from .schemas import (
 from .shared_state import SharedState, open_shared_state
 from .templates import HeldCard
 
+T = TypeVar("T")
+
 if TYPE_CHECKING:
     from faceproof.documents.issuer import IssuerCheck
     from faceproof.documents.ocr import TesseractOcr
@@ -134,46 +136,52 @@ def _messages(codes: list[str]) -> list[ReasonPublic]:
     return out
 
 
-class _OcrPool:
-    """Tesseract engine pairs (`kor+eng`, `eng`), created on first use, at most `size`; one
-    pair serves one card at a time (libtesseract instances are not thread-safe)."""
+class _Pool(Generic[T]):
+    """Instances made by `factory` on first need, at most `size`; each serves one request at a
+    time (libtesseract and OpenCV's face detector keep per-call state, so they are not shared
+    between threads). A request finding all `size` in use waits for one to come back."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, factory: Callable[[], T], size: int) -> None:
+        self._factory = factory
         self._size = size
         self._created = 0
-        self._free: queue.LifoQueue[tuple[TesseractOcr, TesseractOcr]] = queue.LifoQueue()
+        self._free: queue.LifoQueue[T] = queue.LifoQueue()
         self._lock = threading.Lock()
 
     @contextmanager
-    def engines(self) -> Iterator[tuple[TesseractOcr, TesseractOcr]]:
-        from faceproof.documents.ocr import TesseractOcr
-
+    def take(self) -> Iterator[T]:
         with self._lock:
             create = self._free.empty() and self._created < self._size
             if create:
                 self._created += 1
         if create:
             try:
-                pair = (TesseractOcr("kor+eng"), TesseractOcr("eng"))
+                item = self._factory()
             except BaseException:
                 with self._lock:
                     self._created -= 1
                 raise
         else:
-            pair = self._free.get()
+            item = self._free.get()
         try:
-            yield pair
+            yield item
         finally:
-            self._free.put(pair)
+            self._free.put(item)
 
-    def close(self) -> None:
+    def drain(self) -> list[T]:
+        """The idle instances, removed (the app's shutdown)."""
+        out = []
         while True:
             try:
-                kor, eng = self._free.get_nowait()
+                out.append(self._free.get_nowait())
             except queue.Empty:
-                return
-            kor.close()
-            eng.close()
+                return out
+
+
+def _ocr_pair() -> tuple[TesseractOcr, TesseractOcr]:
+    from faceproof.documents.ocr import TesseractOcr
+
+    return TesseractOcr("kor+eng"), TesseractOcr("eng")
 
 
 def _document_public(evidence: DocumentEvidence) -> DocumentPublic:
@@ -200,23 +208,25 @@ class VerificationService:
         registry: LineRegistry | None = None,
         mobile_id: MobileIdVerifier | None = None,
         shared: SharedState | None = None,
+        liveness_slots: int = 1,
     ) -> None:
         self.settings = settings
         self.db = database
         self.signer = signer
         self._comparer = comparer
-        self._liveness = liveness
+        # One engine per concurrent analysis: `liveness` makes a new one each call, up to
+        # `liveness_slots` (settings.liveness_slots; 1 when a single engine is injected).
+        self._liveness = _Pool(liveness, size=liveness_slots)
         self.clock = clock
         self.metrics = metrics
         # Challenges are single use: consumed ones are remembered in the shared state.
         self.challenges = challenges or ChallengeIssuer(
             settings.challenge_secret(), clock=lambda: self.clock().timestamp()
         )
-        self._liveness_lock = threading.Lock()  # one LivenessEngine, not thread-safe
         # Held cards, used challenges, rate limits: process memory, or Redis for many workers.
         self.shared = shared or open_shared_state(settings, clock)
         self.templates = self.shared.cards
-        self._ocr = _OcrPool(size=2)
+        self._ocr = _Pool(_ocr_pair, size=2)
         # The issuer check (진위확인): injected, or over HTTP when `issuer_url` is set, with a
         # bounded timeout: an unreachable issuer is `issuer_unavailable` (review), never a hang.
         self._issuer_client: Any = None
@@ -276,7 +286,9 @@ class VerificationService:
 
     def close(self) -> None:
         """Release the OCR engines and the issuer client (the app's shutdown)."""
-        self._ocr.close()
+        for kor, eng in self._ocr.drain():
+            kor.close()
+            eng.close()
         if self._issuer_client is not None:
             self._issuer_client.close()
         if self._registry_client is not None:
@@ -745,7 +757,7 @@ class VerificationService:
 
         photo = decode_image(image)  # ImageError -> 422 problem, state unchanged
         del image
-        with self._ocr.engines() as (kor, eng):
+        with self._ocr.take() as (kor, eng):
             # DocumentError (card_not_found, card_blurry, ...) -> 422 problem, state unchanged
             evidence, template = read_card(
                 photo.pixels,
@@ -932,10 +944,8 @@ class VerificationService:
             )
         else:
             comparer = self._comparer()
-            with self._liveness_lock:
-                evidence = gather_evidence(
-                    comparer, self._liveness(), card.template, clip, challenge
-                )
+            with self._liveness.take() as engine:
+                evidence = gather_evidence(comparer, engine, card.template, clip, challenge)
             del clip
             verdict = decide(
                 match=evidence.match,
