@@ -19,12 +19,21 @@ Modes:
   decision, no 5xx, none stuck (decided, or explicitly retry-able), and the decision counts
   match what the clients saw.
 
+The workload: `--window 1.2` makes the server's challenge windows 1.2 s
+(`FACEPROOF_CHALLENGE_WINDOW_SECONDS`), so a two-action clip is 3 s long, the clip of the
+issue's latency target; the default (2 s windows) gives 4.6 s clips. `--pace` makes each user
+wait the clip's length between the challenge and the upload, as an applicant recording it does;
+without it users fire their requests back to back, the worst case (every user's clip arrives
+while the others' are being analysed). The wait is never counted in a session's time.
+
 Also (unless `--no-profile`): where the time of one session goes, in this process, one thread,
 after the load (decode, document read with OCR, card template, clip decode, liveness, match),
 and the peer-relative 1:1 cost: face_recognition (dlib HOG + ResNet) vs faceproof on the
 card's portrait and the clip's best frame.
 
     uv run --group bench python benchmarks/service_load.py --users 4 --seconds 60 --repeats 3
+    uv run --group bench python benchmarks/service_load.py --users 4 --seconds 60 --repeats 3 \
+        --window 1.2 --pace
     uv run --group bench python benchmarks/service_load.py --sessions 200 --seconds 600
     uv run --group bench python benchmarks/service_load.py --users 4 --seconds 60 --repeats 3 \
         --database-url postgresql+psycopg://faceproof:faceproof-ci@127.0.0.1:5432/faceproof_test
@@ -115,7 +124,14 @@ class LoadSampler:
 
 
 def _user_class(
-    base: str, key: str, inputs: LoadInputs, runs: list[SessionRun], *, once: bool, until: float
+    base: str,
+    key: str,
+    inputs: LoadInputs,
+    runs: list[SessionRun],
+    *,
+    once: bool,
+    until: float,
+    pace: bool,
 ) -> type[HttpUser]:
     class SessionUser(HttpUser):
         host = base
@@ -130,7 +146,7 @@ def _user_class(
             if time.monotonic() >= until:
                 raise StopUser
             requester: Requester = self.call
-            run = run_session(requester, base, key, inputs, poll_timeout_s=600.0)
+            run = run_session(requester, base, key, inputs, poll_timeout_s=600.0, pace=pace)
             runs.append(run)
             events.request.fire(  # type: ignore[no-untyped-call]
                 request_type="SESSION",
@@ -147,12 +163,19 @@ def _user_class(
 
 
 def drive(
-    base: str, key: str, inputs: LoadInputs, *, users: int, once: bool, seconds: float
+    base: str,
+    key: str,
+    inputs: LoadInputs,
+    *,
+    users: int,
+    once: bool,
+    seconds: float,
+    pace: bool = False,
 ) -> dict[str, Any]:
     """One locust run; returns the sessions, locust's per-name statistics and the load."""
     runs: list[SessionRun] = []
     start = time.monotonic()
-    user = _user_class(base, key, inputs, runs, once=once, until=start + seconds)
+    user = _user_class(base, key, inputs, runs, once=once, until=start + seconds, pace=pace)
     env = Environment(user_classes=[user], events=events)
     runner = env.create_local_runner()
     sampler = LoadSampler()
@@ -383,14 +406,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", help="PostgreSQL URL (a fresh schema is used)")
     parser.add_argument("--json", type=Path, help="write the summary here")
     parser.add_argument("--no-profile", action="store_true", help="skip the per-stage profile")
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=2.0,
+        help="seconds per challenge action (FACEPROOF_CHALLENGE_WINDOW_SECONDS; 1.2 gives the "
+        "3-second clips of the issue's target; default 2.0: 4.6-second clips)",
+    )
+    parser.add_argument(
+        "--pace",
+        action="store_true",
+        help="each user waits the clip's length between challenge and upload, as an applicant "
+        "recording it does (not counted in the session's time)",
+    )
     args = parser.parse_args(argv)
 
     t = time.perf_counter()
-    inputs = render_inputs()
+    inputs = render_inputs(window_s=args.window)
     print(f"inputs rendered in {time.perf_counter() - t:.1f} s", flush=True)
     database = postgres_schema(args.database_url, "load") if args.database_url else nullcontext()
     with tempfile.TemporaryDirectory(prefix="faceproof-load-") as tmp, database as db_url:
-        served = start_serve(Path(tmp), database_url=db_url)
+        served = start_serve(
+            Path(tmp),
+            database_url=db_url,
+            extra_env={"FACEPROOF_CHALLENGE_WINDOW_SECONDS": str(args.window)},
+        )
         try:
             result = _run(args, served.base, served.key, inputs, db_url or sqlite_url(served))
         finally:
@@ -424,7 +464,9 @@ def _run(
         return {"mode": f"{args.sessions} sessions at once", "runs": [summary]}
     summaries, every = [], [warm]
     for i in range(args.repeats):
-        raw = drive(base, key, inputs, users=args.users, once=False, seconds=args.seconds)
+        raw = drive(
+            base, key, inputs, users=args.users, once=False, seconds=args.seconds, pace=args.pace
+        )
         summaries.append(summarise(raw))
         every.extend(raw["runs"])
         print(f"run {i + 1}/{args.repeats}\n{report(summaries[-1])}\n", flush=True)

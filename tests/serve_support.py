@@ -6,10 +6,14 @@ so that both run exactly the same session: create -> consent -> document -> chal
 
 The service runs with `FACEPROOF_CHALLENGE_SEED`: its challenges come from one seeded RNG, so
 only the first one is known in advance; the synthetic heads can perform `turn_left`,
-`turn_right` and `look_up` (not `blink` or `open_mouth`). `render_inputs` pre-renders one ~5 s
-clip for every two-action challenge over those three actions, and the session asks for a new
-challenge (an unused one simply expires) until it is handed one it has a clip for. A two-action
-challenge is what a ~3-5 s clip performs (`record_seconds` 5.0).
+`turn_right` and `look_up` (not `blink` or `open_mouth`). `render_inputs` pre-renders one clip
+for every two-action challenge over those three actions (0.6 s + two action windows long: 4.6 s
+with the default 2 s windows, 3 s with `window_s=1.2`, for a server started with the same
+`FACEPROOF_CHALLENGE_WINDOW_SECONDS`), and the session asks for a new challenge (an unused one
+simply expires) until it is handed one it has a clip for.
+
+`run_session(..., pace=True)` waits the clip's length between the challenge and the upload, as
+an applicant recording it does; the wait is not counted in any step.
 
 The server's log goes to a file, never to a pipe nobody reads (a full pipe blocks the server).
 """
@@ -35,7 +39,7 @@ from conftest import CHALLENGE_SEED, encode_clip, free_port, make_card
 from test_api_serve import _RUN_CLI, _cli
 
 PERFORMABLE = ("turn_left", "turn_right", "look_up")
-WINDOWS = ((0.6, 2.6), (2.6, 4.6))  # ChallengeIssuer's windows for two actions
+LEAD_S = 0.6  # ChallengeIssuer's neutral start before the first window
 FINAL = ("pass", "fail", "review", "alternative_required")
 SESSION_BODY = {"store_id": "load-01", "channel": "online", "purpose": "new_line"}
 
@@ -46,20 +50,25 @@ class LoadInputs:
 
     card_jpeg: bytes
     clips: dict[tuple[str, ...], bytes]
+    clip_seconds: float = 4.6
 
 
-def render_inputs(actions: tuple[str, ...] = PERFORMABLE) -> LoadInputs:
+def render_inputs(actions: tuple[str, ...] = PERFORMABLE, *, window_s: float = 2.0) -> LoadInputs:
     """The card (valid today in Korea) and a clip for every ordered pair of `actions` (about
-    2 s to render each; the default three actions give six clips)."""
+    2 s to render each; the default three actions give six clips), performing them in the
+    windows a server with `FACEPROOF_CHALLENGE_WINDOW_SECONDS=window_s` hands out."""
     from faceproof.liveness.synthetic import SceneKit, bona_fide_clip, challenge_motion
 
     card = make_card(today=(datetime.now(UTC) + timedelta(hours=9)).date())
     kit = SceneKit.build()
     clips: dict[tuple[str, ...], bytes] = {}
+    windows = ((LEAD_S, LEAD_S + window_s), (LEAD_S + window_s, LEAD_S + 2 * window_s))
+    seconds = windows[-1][1]
     for pair in itertools.permutations(actions, 2):
-        motion = challenge_motion(pair, WINDOWS)
-        clips[pair] = encode_clip(bona_fide_clip(kit, "challenge", seconds=5.0, motion=motion))
-    return LoadInputs(card.jpeg, clips)
+        motion = challenge_motion(pair, windows)
+        clip = bona_fide_clip(kit, "challenge", seconds=seconds, motion=motion)
+        clips[pair] = encode_clip(clip)
+    return LoadInputs(card.jpeg, clips, seconds)
 
 
 @dataclass
@@ -191,11 +200,13 @@ class SessionRun:
     draw_times: list[float] = field(default_factory=list)
     error: str | None = None
     total_s: float = 0.0
+    recording_s: float = 0.0  # the paced waits (`pace=True`)
 
     @property
     def net_s(self) -> float:
-        """The session's wall time without the challenges re-drawn for want of a clip."""
-        return self.total_s - self.steps.get("redraw", 0.0)
+        """The session's wall time without the challenges re-drawn for want of a clip, and
+        without the recording waits."""
+        return self.total_s - self.steps.get("redraw", 0.0) - self.recording_s
 
 
 def run_session(
@@ -207,6 +218,7 @@ def run_session(
     max_draws: int = 200,
     poll_timeout_s: float = 120.0,
     clock: Callable[[], float] = time.perf_counter,
+    pace: bool = False,
 ) -> SessionRun:
     """One whole session. Step names: create, consent, document, challenge (every draw until a
     performable one, summed), clip, poll (until a decision). Never raises for an HTTP answer:
@@ -245,6 +257,9 @@ def run_session(
             spec, clip = _draw(step, cap, inputs, run, max_draws)
             if spec is None or clip is None:
                 return _failed(run, "challenge", 0, start, clock)
+            if pace:
+                time.sleep(inputs.clip_seconds)  # recording (gevent-aware under locust)
+                run.recording_s += inputs.clip_seconds
             files = {"clip": ("clip.mp4", clip, "video/mp4")}
             status, body = step(
                 "clip", "POST", f"{cap}/clip", files=files, data={"challenge": spec}
