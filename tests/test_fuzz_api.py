@@ -198,6 +198,14 @@ UPLOAD_SEEDS = [
             ("challenge", None, None, b"v1.e30.AA"),
         ]
     ),
+    _multipart(
+        [
+            ("frame", "0.jpg", "image/jpeg", b"\xff\xd8\xff\xe0" + bytes(200)),
+            ("frame", "1.jpg", "image/jpeg", b"\xff\xd8\xff\xe0" + bytes(200)),
+            ("timestamps", None, None, b"[0, 66]"),
+            ("challenge", None, None, b"v1.e30.AA"),
+        ]
+    ),
     _multipart([("image", "a.png", "image/png", b"x"), ("image", "b.png", "image/png", b"y")]),
 ]
 _UPLOAD_TYPES = [
@@ -213,7 +221,12 @@ _UPLOAD_TYPES = [
 @fuzz_settings(150)
 @given(
     route=st.sampled_from(
-        ["/v1/capture/{token}/document", "/v1/capture/{token}/selfie", "/v1/capture/{token}/clip"]
+        [
+            "/v1/capture/{token}/document",
+            "/v1/capture/{token}/selfie",
+            "/v1/capture/{token}/clip",
+            "/v1/capture/{token}/frames",
+        ]
     ),
     body=st.one_of(mutated(UPLOAD_SEEDS, header=160), st.sampled_from(UPLOAD_SEEDS)),
     content_type=st.sampled_from(_UPLOAD_TYPES),

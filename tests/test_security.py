@@ -63,6 +63,10 @@ _UPLOADS: dict[str, dict[str, Any]] = {
         "files": {"clip": ("a.mp4", b"\x00\x00\x00\x18ftypisom", "video/mp4")},
         "data": {"challenge": "v1.e30.AA"},
     },
+    "/v1/capture/{token}/frames": {
+        "files": [("frame", (f"{i}.jpg", _JPEG, "image/jpeg")) for i in range(2)],
+        "data": {"challenge": "v1.e30.AA", "timestamps": "[0, 1000]"},
+    },
     "/v1/capture/{token}/consent": {"json": {"choice": "accept"}},
     "/v1/capture/{token}/mobile-id": {"json": {"presentation": "not-a-presentation~x"}},
 }

@@ -69,12 +69,16 @@ class ReasonCode(StrEnum):
     CLIP_TOO_SHORT = "clip_too_short"
     CLIP_TOO_LONG = "clip_too_long"
     MOTION_INSUFFICIENT = "motion_insufficient"
+    PRESENTATION_ATTACK = "presentation_attack"  # the operator's learned PAD model
+    FRAMES_OUT_OF_ORDER = "frames_out_of_order"
+    FRAMES_MALFORMED = "frames_malformed"
     # Documents (documents/)
     CARD_NOT_FOUND = "card_not_found"
     CARD_CUT_OFF = "card_cut_off"
     CARD_TOO_SMALL = "card_too_small"
     CARD_BLURRY = "card_blurry"
     CARD_GLARE = "card_glare"
+    CARD_SCREENSHOT = "card_screenshot"  # a screenshot, or a photo of a screen
     DOCUMENT_TYPE_UNKNOWN = "document_type_unknown"
     FIELD_UNREADABLE = "field_unreadable"
     RRN_INVALID = "rrn_invalid"
@@ -315,6 +319,11 @@ _CATALOG: dict[ReasonCode, _Text] = {
         "The face appears to be a printed photo.",
         "얼굴이 인쇄된 사진으로 보입니다.",
     ),
+    ReasonCode.PRESENTATION_ATTACK: _Text(
+        Severity.REJECT,
+        "The face anti-spoofing model judged this to be a photo, screen or mask, not a live face.",
+        "위변조 판별 모델이 실제 얼굴이 아닌 사진, 화면 또는 마스크로 판단했습니다.",
+    ),
     ReasonCode.FACE_CHANGED: _Text(
         Severity.REJECT,
         "A different face appeared during the clip.",
@@ -350,6 +359,18 @@ _CATALOG: dict[ReasonCode, _Text] = {
         "The head did not move enough to check that it is real; turn your head slowly.",
         "실제 얼굴인지 확인할 만큼 머리가 움직이지 않았습니다. 고개를 천천히 돌려 주세요.",
     ),
+    ReasonCode.FRAMES_OUT_OF_ORDER: _Text(
+        Severity.REJECT,
+        "The frames' timestamps are not strictly increasing; send the frames in capture order.",
+        "프레임 시각이 순서대로 증가하지 않습니다. 촬영한 순서대로 프레임을 보내 주세요.",
+    ),
+    ReasonCode.FRAMES_MALFORMED: _Text(
+        Severity.REJECT,
+        "The uploaded frames are malformed: one finite timestamp per frame (a JSON array of "
+        "milliseconds) and frames of one size are needed.",
+        "업로드한 프레임 형식이 올바르지 않습니다. 프레임마다 유한한 시각 하나(밀리초 단위 JSON "
+        "배열)가 있어야 하고 모든 프레임의 크기가 같아야 합니다.",
+    ),
     # --- Documents (documents/)
     ReasonCode.CARD_NOT_FOUND: _Text(
         Severity.REJECT,
@@ -375,6 +396,11 @@ _CATALOG: dict[ReasonCode, _Text] = {
         Severity.REJECT,
         "Glare covers the text or the portrait.",
         "빛 반사가 글자나 사진을 가립니다.",
+    ),
+    ReasonCode.CARD_SCREENSHOT: _Text(
+        Severity.REJECT,
+        "This looks like a screenshot or a picture on a screen. Photograph the card itself.",
+        "화면 캡처나 화면에 띄운 사진으로 보입니다. 신분증 실물을 직접 촬영해 주세요.",
     ),
     ReasonCode.DOCUMENT_TYPE_UNKNOWN: _Text(
         Severity.REJECT,

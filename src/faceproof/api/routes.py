@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from faceproof.liveness.clip import DEFAULT_CLIP_LIMITS
 from faceproof.reasons import ReasonCode
 
 from .deps import CaptureLimit, ServiceDep, SessionsRead, SessionsWrite
@@ -30,7 +31,14 @@ from .schemas import (
     StepPublic,
 )
 from .service import VerificationService
-from .uploads import IMAGE_TYPES, VIDEO_TYPES, read_clip_upload, read_image_upload
+from .uploads import (
+    FRAME_TYPES,
+    IMAGE_TYPES,
+    VIDEO_TYPES,
+    read_clip_upload,
+    read_frames_upload,
+    read_image_upload,
+)
 
 __all__ = ["router"]
 
@@ -83,6 +91,41 @@ _CLIP_BODY: dict[str, Any] = {
                     },
                 },
                 "encoding": {"clip": {"contentType": ", ".join(sorted(VIDEO_TYPES))}},
+            }
+        },
+    }
+}
+
+_FRAMES_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["frame", "timestamps", "challenge"],
+                    "properties": {
+                        "frame": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "minItems": 2,
+                            "maxItems": DEFAULT_CLIP_LIMITS.max_frames,
+                            "description": "the recorded frames in capture order, one part "
+                            "each, all of one size: " + ", ".join(sorted(FRAME_TYPES)),
+                        },
+                        "timestamps": {
+                            "type": "string",
+                            "description": "a JSON array of numbers, one per frame: "
+                            "milliseconds since the first frame (strictly increasing), "
+                            "e.g. [0, 66.7, 133.3]",
+                        },
+                        "challenge": {
+                            "type": "string",
+                            "description": "the challenge spec from POST .../challenge, unchanged",
+                        },
+                    },
+                },
+                "encoding": {"frame": {"contentType": ", ".join(sorted(FRAME_TYPES))}},
             }
         },
     }
@@ -237,6 +280,21 @@ async def clip(token: str, request: Request, service: ServiceDep) -> StepPublic:
     options = _upload_options(service, token, "clip", service.settings.max_clip_bytes)
     data, spec = await read_clip_upload(request, **options)
     return await run_in_threadpool(service.clip, token, spec, data)
+
+
+@capture.post(
+    "/v1/capture/{token}/frames",
+    response_model=StepPublic,
+    openapi_extra=_FRAMES_BODY,
+)
+async def frames(token: str, request: Request, service: ServiceDep) -> StepPublic:
+    """The liveness attempt as still frames with timestamps (an SDK's alternative to a video):
+    unusable frames are a 422 with their code before the challenge or an attempt is used."""
+    options = _upload_options(service, token, "frames", service.settings.max_clip_bytes)
+    upload = await read_frames_upload(request, max_frames=DEFAULT_CLIP_LIMITS.max_frames, **options)
+    return await run_in_threadpool(
+        service.frames, token, upload.challenge, upload.frames, upload.timestamps
+    )
 
 
 router.include_router(capture)

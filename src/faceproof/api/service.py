@@ -14,9 +14,10 @@ offline too:
     the shared state (`shared_state.py`: process memory, or sealed to the capture token in
     Redis when several workers run) until a decision, then dropped;
   * the liveness path: `challenge` issues a signed, single-use challenge bound to the session;
-    `clip` verifies it, runs liveness on the clip (in memory), matches the best frame to the card
-    and decides: live + match + verified document gives `pass`; an unverified document gives
-    `review` with `document_not_verified` (and e.g. `issuer_unavailable`);
+    `clip` (a video) or `frames` (still frames with timestamps) verifies it, runs liveness on
+    the clip (in memory), matches the best frame to the card and decides: live + match +
+    verified document gives `pass`; an unverified document gives `review` with
+    `document_not_verified` (and e.g. `issuer_unavailable`);
   * the single-selfie path: a match gives `review` with `liveness_not_performed`;
   * no match, not live, or an unusable capture is an attempt with outcome `retry` while attempts
     remain; the last one gives `alternative_required` with `attempts_exhausted`;
@@ -106,6 +107,7 @@ T = TypeVar("T")
 if TYPE_CHECKING:
     from faceproof.documents.issuer import IssuerCheck
     from faceproof.documents.ocr import TesseractOcr
+    from faceproof.liveness.clip import Clip
 
 __all__ = ["SessionState", "VerificationService"]
 
@@ -221,7 +223,9 @@ class VerificationService:
         self.metrics = metrics
         # Challenges are single use: consumed ones are remembered in the shared state.
         self.challenges = challenges or ChallengeIssuer(
-            settings.challenge_secret(), clock=lambda: self.clock().timestamp()
+            settings.challenge_secret(),
+            clock=lambda: self.clock().timestamp(),
+            window_s=settings.challenge_window_seconds,
         )
         # Held cards, used challenges, rate limits: process memory, or Redis for many workers.
         self.shared = shared or open_shared_state(settings, clock)
@@ -921,10 +925,45 @@ class VerificationService:
         return challenge
 
     def clip(self, token: str, spec: str, data: bytes) -> StepPublic:
-        """One liveness attempt: verify the challenge, decode the clip in memory, run liveness,
-        match its best frame to the card, decide."""
+        """One liveness attempt from a recorded video: verify the challenge, decode the clip in
+        memory, run liveness, match its best frame to the card, decide. A video that cannot be
+        decoded is an attempt (`retry` with `clip_corrupt`, ...), as an unusable selfie is."""
         from faceproof.liveness.clip import ClipLimits, load_clip
 
+        def decode() -> Clip:
+            return load_clip(data, ClipLimits(max_bytes=self.settings.max_clip_bytes))
+
+        return self._liveness_attempt(token, spec, decode)
+
+    def frames(
+        self, token: str, spec: str, frames: list[bytes], timestamps_json: str
+    ) -> StepPublic:
+        """One liveness attempt from still frames and their timestamps (milliseconds, JSON).
+
+        Unlike a video, frames that cannot be used (malformed or out-of-order timestamps, too
+        many, a frame that does not decode, mixed sizes) are the client's error: a 422 with
+        its code before the challenge is used up or an attempt is taken."""
+        from faceproof.liveness.clip import ClipLimits, decode_frames, parse_timestamps_ms
+
+        # Cheap refusals first (token, state, attempts, the challenge's signature and expiry),
+        # so a request that cannot be an attempt costs no decoding.
+        with self.db.session() as db:
+            session = self._by_token(db, token)
+            self._card(session, token)
+            if session.attempts_used >= session.attempts_limit:
+                raise ApiError(ReasonCode.ATTEMPTS_EXHAUSTED)
+            try:
+                self.challenges.verify(spec, session=session.id)
+            except ChallengeError as exc:
+                raise ApiError(exc.code, exc.detail) from exc
+        limits = ClipLimits(max_bytes=self.settings.max_clip_bytes)
+        clip = decode_frames(frames, parse_timestamps_ms(timestamps_json), limits)
+        return self._liveness_attempt(token, spec, lambda: clip)
+
+    def _liveness_attempt(self, token: str, spec: str, decode: Callable[[], Clip]) -> StepPublic:
+        """The liveness path both capture routes share: check and use up the challenge, reserve
+        an attempt, decode (an InputError makes the attempt unusable), liveness, match, decide,
+        record."""
         # 1. Check the challenge (single use) and reserve an attempt.
         with self.db.session() as db:
             session = self._by_token(db, token)
@@ -937,7 +976,7 @@ class VerificationService:
             carrier, store = session.tenant_id, session.store_id
         # 2. Inference, outside any transaction.
         try:
-            clip = load_clip(data, ClipLimits(max_bytes=self.settings.max_clip_bytes))
+            clip = decode()
         except InputError as exc:
             verdict = decide(
                 match=None, liveness=None, unusable=exc.code, attempt=number, attempts_limit=limit
@@ -959,7 +998,6 @@ class VerificationService:
                 policy=card.document.policy,
             )
             verdict = self._settle(verdict, card, carrier, store)
-        del data
         if verdict.liveness is not None and not verdict.liveness.live:
             for code in verdict.liveness.reasons:
                 self.metrics.liveness_rejects.labels(reason=code.value).inc()

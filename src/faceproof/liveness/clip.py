@@ -1,4 +1,5 @@
-"""Clip intake: a video file (decoded by content with PyAV) or a folder of frames, in memory.
+"""Clip intake: a video file (decoded by content with PyAV), a folder of frames, or uploaded
+frames with their timestamps (`decode_frames`), in memory.
 
 A `Clip` is the one type every liveness check takes: read-only RGB uint8 frames of one size and
 their timestamps in seconds from the first frame. Frames are never written anywhere. Limits are
@@ -9,6 +10,11 @@ Timestamps are kept as the source gives them (video presentation times, or a fol
 `timestamps.json`/`timestamps.csv`): the clip does not require them to be increasing, because
 duplicated or reordered times are evidence that the timing check (`liveness.engine`) reports as
 `frame_timing`. They must be finite.
+
+Uploaded frames (`decode_frames`, the API's frames route) are stricter: the client sends them in
+capture order with its own timestamps, so timestamps that are not strictly increasing are a
+client error (`frames_out_of_order`), refused before anything is decoded, like a count mismatch
+or a timestamp that is not a finite number (`frames_malformed`).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import json
 import math
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -27,15 +34,27 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from faceproof.capture import load_image
+from faceproof.capture import ImageLimits, decode_image, load_image
 from faceproof.errors import FaceproofError, InputError
 from faceproof.reasons import ReasonCode
 
-__all__ = ["DEFAULT_CLIP_LIMITS", "Clip", "ClipError", "ClipLimits", "decode_clip", "load_clip"]
+__all__ = [
+    "DEFAULT_CLIP_LIMITS",
+    "FRAME_FORMATS",
+    "Clip",
+    "ClipError",
+    "ClipLimits",
+    "decode_clip",
+    "decode_frames",
+    "load_clip",
+    "parse_timestamps_ms",
+]
 
 _MIB = 1024 * 1024
 _IMAGE_SUFFIXES: Final = frozenset({".jpg", ".jpeg", ".png", ".webp", ".heic"})
 _TIMESTAMP_FILES: Final = ("timestamps.json", "timestamps.csv")
+# Uploaded frames: still formats a browser or phone SDK encodes quickly (no HEIC).
+FRAME_FORMATS: Final = frozenset({"jpeg", "png", "webp"})
 
 
 class ClipError(InputError):
@@ -339,3 +358,141 @@ def _folder_timestamps(folder: Path, names: list[str], limits: ClipLimits) -> li
             f"{len(values)} timestamps for {len(names)} frames, or a non-finite value.",
         )
     return values
+
+
+# --- uploaded frames -------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a finite number")
+
+
+def parse_timestamps_ms(text: str) -> list[float]:
+    """A JSON array of numbers (milliseconds) -> floats, or ClipError `frames_malformed`.
+
+    NaN, Infinity, booleans, strings and nested values are refused; so is a number too large
+    for a float (1e999). Order is checked by `decode_frames`, not here."""
+    try:
+        raw = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise ClipError(
+            ReasonCode.FRAMES_MALFORMED, "timestamps must be a JSON array of numbers."
+        ) from exc
+    if not isinstance(raw, list):
+        raise ClipError(ReasonCode.FRAMES_MALFORMED, "timestamps must be a JSON array of numbers.")
+    values: list[float] = []
+    for index, value in enumerate(raw):
+        # bool is an int subclass: `true` is not a timestamp.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ClipError(
+                ReasonCode.FRAMES_MALFORMED,
+                f"timestamps[{index}] is not a number.",
+                index=index,
+            )
+        try:
+            number = float(value)
+        except OverflowError as exc:  # an integer beyond a float
+            raise ClipError(
+                ReasonCode.FRAMES_MALFORMED, f"timestamps[{index}] is out of range.", index=index
+            ) from exc
+        if not math.isfinite(number):  # 1e999 parses as inf
+            raise ClipError(
+                ReasonCode.FRAMES_MALFORMED, f"timestamps[{index}] is out of range.", index=index
+            )
+        values.append(number)
+    return values
+
+
+def decode_frames(
+    parts: Sequence[bytes],
+    timestamps_ms: Sequence[float],
+    limits: ClipLimits = DEFAULT_CLIP_LIMITS,
+) -> Clip:
+    """Encoded still frames (JPEG, PNG or WebP, in capture order) and their timestamps in
+    milliseconds -> a checked `Clip` (timestamps in seconds from the first frame), or ClipError.
+
+    The cheap checks come first, before any pixel is decoded: one finite timestamp per frame
+    (`frames_malformed`), frame count and span (`clip_too_long`, `clip_too_short`), strictly
+    increasing timestamps (`frames_out_of_order`), total bytes (`clip_too_long`). Then each frame
+    goes through `capture.decode_image` (format by content, header pixel limits, decompression
+    bombs, corrupt or truncated data: the image's own code, with the frame's index) and must
+    have the first frame's size (`frames_malformed`). Frames are shrunk like video frames.
+    """
+    count = len(parts)
+    if len(timestamps_ms) != count:
+        raise ClipError(
+            ReasonCode.FRAMES_MALFORMED,
+            f"{count} frames but {len(timestamps_ms)} timestamps; send one per frame.",
+            frames=count,
+            timestamps=len(timestamps_ms),
+        )
+    if count > limits.max_frames:
+        raise _too_long(count, None, limits)
+    for index, t in enumerate(timestamps_ms):
+        if not math.isfinite(t):
+            raise ClipError(
+                ReasonCode.FRAMES_MALFORMED,
+                f"timestamps[{index}] is not a finite number.",
+                index=index,
+            )
+    for index in range(1, count):
+        if not timestamps_ms[index] > timestamps_ms[index - 1]:
+            raise ClipError(
+                ReasonCode.FRAMES_OUT_OF_ORDER,
+                f"timestamps[{index}] is not after timestamps[{index - 1}]; timestamps must "
+                "increase strictly, in capture order.",
+                index=index,
+            )
+    t0 = timestamps_ms[0] if count else 0.0
+    seconds = [(t - t0) / 1000.0 for t in timestamps_ms]
+    span = seconds[-1] if seconds else 0.0
+    if span > limits.max_duration_s:
+        raise _too_long(count, span, limits)
+    if count < limits.min_frames or span < limits.min_duration_s:
+        raise ClipError(
+            ReasonCode.CLIP_TOO_SHORT,
+            f"{count} frames over {span:.2f} s; at least {limits.min_frames} frames and "
+            f"{limits.min_duration_s:g} s are needed.",
+            frames=count,
+            seconds=round(span, 2),
+        )
+    total = sum(len(part) for part in parts)
+    if total > limits.max_bytes:
+        raise ClipError(
+            ReasonCode.CLIP_TOO_LONG,
+            f"The frames are {total} bytes; the limit is {limits.max_bytes} bytes.",
+            size_bytes=total,
+            max_bytes=limits.max_bytes,
+        )
+    image_limits = ImageLimits(max_bytes=limits.max_bytes, max_pixels=limits.max_input_pixels)
+    frames: list[npt.NDArray[np.uint8]] = []
+    first_size: tuple[int, int] | None = None
+    for index, part in enumerate(parts):
+        try:
+            image = decode_image(part, image_limits)
+        except FaceproofError as exc:
+            raise ClipError(
+                exc.code,
+                f"Frame {index} is not a usable image: {exc.detail}",
+                frame=index,
+                **{k: v for k, v in exc.context.items() if k in ("format", "cause")},
+            ) from exc
+        if image.format not in FRAME_FORMATS:
+            raise ClipError(
+                ReasonCode.IMAGE_UNSUPPORTED_FORMAT,
+                f"Frame {index} is {image.format.upper()}; frames must be JPEG, PNG or WebP.",
+                frame=index,
+                format=image.format,
+            )
+        if first_size is None:
+            first_size = (image.width, image.height)
+        elif (image.width, image.height) != first_size:
+            raise ClipError(
+                ReasonCode.FRAMES_MALFORMED,
+                f"Frame {index} is {image.width}x{image.height}; frame 0 is "
+                f"{first_size[0]}x{first_size[1]}: every frame must have the same size.",
+                frame=index,
+            )
+        frames.append(_shrink(image.pixels, limits.max_side_out))
+        del image
+    return _checked(frames, seconds, "frames", limits)

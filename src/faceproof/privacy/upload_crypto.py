@@ -4,8 +4,8 @@ engine can read them (TLS may end earlier than the engine).
 
 The format is a standard compact JWE (RFC 7516) with `alg: ECDH-ES` (direct key agreement,
 RFC 7518 §4.6: Concat KDF over the ECDH secret) and `enc: A256GCM`, plus two protected header
-members of ours: `cty` (the plaintext's media type) and `fp_use` (`document`, `selfie` or
-`clip`), so a ciphertext made for one step is refused at another.
+members of ours: `cty` (the plaintext's media type) and `fp_use` (`document`, `selfie`,
+`clip` or `frames`), so a ciphertext made for one step is refused at another.
 
 The session's private key is never stored: every request re-derives it with HKDF-SHA256 from a
 server secret (only the engine has it) and the SHA-256 of the capture token (the request carries
