@@ -301,7 +301,7 @@ def longest_number_list(value: Any) -> int:
 # --- liveness clips (generated from the example portrait, encoded in memory) -----------------
 
 # ChallengeIssuer(rng=random.Random(CHALLENGE_SEED)).issue(...) first draws two actions the
-# generated heads can perform (turn_right, turn_left); blink and open_mouth they cannot.
+# tests use (turn_right, turn_left); the generated heads can perform every action.
 CHALLENGE_SEED = 22
 CHALLENGE_ACTIONS = ("turn_right", "turn_left")
 CHALLENGE_WINDOWS = ((0.6, 2.6), (2.6, 4.6))

@@ -5,9 +5,8 @@ so that both run exactly the same session: create -> consent -> document -> chal
 -> poll until decided. Not a test module (no fixtures, no pytest import here).
 
 The service runs with `FACEPROOF_CHALLENGE_SEED`: its challenges come from one seeded RNG, so
-only the first one is known in advance; the synthetic heads can perform `turn_left`,
-`turn_right` and `look_up` (not `blink` or `open_mouth`). `render_inputs` pre-renders one clip
-for every two-action challenge over those three actions (0.6 s + two action windows long: 4.6 s
+only the first one is known in advance. `render_inputs` pre-renders one clip of the synthetic
+head for every two-action challenge (20 over the five actions; 0.6 s + two action windows: 4.6 s
 with the default 2 s windows, 3 s with `window_s=1.2`, for a server started with the same
 `FACEPROOF_CHALLENGE_WINDOW_SECONDS`), and the session asks for a new challenge (an unused one
 simply expires) until it is handed one it has a clip for.
@@ -38,7 +37,7 @@ import httpx
 from conftest import CHALLENGE_SEED, encode_clip, free_port, make_card
 from test_api_serve import _RUN_CLI, _cli
 
-PERFORMABLE = ("turn_left", "turn_right", "look_up")
+PERFORMABLE = ("turn_left", "turn_right", "look_up", "blink", "open_mouth")
 LEAD_S = 0.6  # ChallengeIssuer's neutral start before the first window
 FINAL = ("pass", "fail", "review", "alternative_required")
 SESSION_BODY = {"store_id": "load-01", "channel": "online", "purpose": "new_line"}
@@ -55,7 +54,7 @@ class LoadInputs:
 
 def render_inputs(actions: tuple[str, ...] = PERFORMABLE, *, window_s: float = 2.0) -> LoadInputs:
     """The card (valid today in Korea) and a clip for every ordered pair of `actions` (about
-    2 s to render each; the default three actions give six clips), performing them in the
+    2 s to render each; the default five actions give twenty clips), performing them in the
     windows a server with `FACEPROOF_CHALLENGE_WINDOW_SECONDS=window_s` hands out."""
     from faceproof.liveness.synthetic import SceneKit, bona_fide_clip, challenge_motion
 

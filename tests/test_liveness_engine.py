@@ -275,7 +275,7 @@ def test_cli_json_on_generated_clips(
     attack = attack_clip(kit, "screen_sway", seed=1)
     clips = {"live.webm": turns, "attack.webm": attack}
     monkeypatch.setattr(clip_module, "load_clip", lambda path: clips[str(path)])
-    monkeypatch.setattr(engine_module, "LivenessEngine", lambda: engine)
+    monkeypatch.setattr(engine_module, "LivenessEngine", lambda **_: engine)
     parser = argparse.ArgumentParser(prog="faceproof")
     add_parsers(parser.add_subparsers(dest="command", required=True))
     for name, want_live, want_code in (("live.webm", True, 0), ("attack.webm", False, 1)):

@@ -236,7 +236,7 @@ def offline(
     import faceproof.liveness.engine as engine_module
 
     monkeypatch.setattr(comparison_module, "FaceComparer", lambda: comparer)
-    monkeypatch.setattr(engine_module, "LivenessEngine", lambda: liveness_engine)
+    monkeypatch.setattr(engine_module, "LivenessEngine", lambda **_: liveness_engine)
     monkeypatch.setenv("FACEPROOF_CHALLENGE_KEY", KEY_HEX)
     files = {
         "card": tmp_path / "card.jpg",

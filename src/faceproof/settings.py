@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEV_PSEUDONYM_KEY", "Environment", "Settings", "SettingsError"]
+__all__ = ["DEV_PSEUDONYM_KEY", "Environment", "PadModelSettings", "Settings", "SettingsError"]
 
 DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key-change-me"
 
@@ -34,7 +34,39 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
-class Settings(BaseSettings):
+class PadModelSettings(BaseSettings):
+    """An operator-supplied ONNX PAD model (liveness/pad_model.py): one more liveness cue.
+
+    Unset (the default): no such cue. Its own class so that the offline CLI can read just these
+    without the service's production checks; `Settings` has them too.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FACEPROOF_", extra="ignore")
+
+    pad_model_path: Path | None = None
+    pad_model_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    # The model's live probability (median over a few frames) must reach this to pass.
+    pad_model_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    # Its input contract; the defaults are MiniFASNetV2's (80x80, face box enlarged 2.7x, BGR,
+    # float 0..255, softmax over 3 classes of which index 1 is live).
+    pad_model_input_size: int = Field(default=80, ge=16, le=1024)
+    pad_model_crop_scale: float = Field(default=2.7, ge=1.0, le=6.0)
+    pad_model_channel_order: Literal["bgr", "rgb"] = "bgr"
+    pad_model_pixel_scale: float = Field(default=1.0, gt=0.0)  # input = pixel * scale + offset
+    pad_model_pixel_offset: float = 0.0
+    pad_model_output: Literal["logits", "probabilities"] = "logits"
+    pad_model_live_index: int = Field(default=1, ge=0, le=63)
+
+    @model_validator(mode="after")
+    def _pad_model_path_and_hash_together(self) -> PadModelSettings:
+        if (self.pad_model_path is None) != (self.pad_model_sha256 is None):
+            raise ValueError(
+                "FACEPROOF_PAD_MODEL_PATH and FACEPROOF_PAD_MODEL_SHA256 must be set together"
+            )
+        return self
+
+
+class Settings(PadModelSettings):
     model_config = SettingsConfigDict(env_prefix="FACEPROOF_", extra="ignore")
 
     environment: Environment = Environment.DEVELOPMENT
@@ -56,6 +88,10 @@ class Settings(BaseSettings):
     # Liveness analyses one worker runs at once, each on its own engine (its models' memory):
     # more than the cores only queues CPU work inside the process instead of before it.
     liveness_slots: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1, le=16)
+    # Seconds the applicant gets for each challenge action (the page prompts one per window).
+    # 2 s suits everyone; shorter windows give shorter clips (less to upload and analyse) but
+    # hurry slower applicants (WCAG 2.2.1).
+    challenge_window_seconds: float = Field(default=2.0, ge=1.0, le=5.0)
     challenge_key: SecretStr = SecretStr("")  # hex, >= 16 bytes; empty: derived (dev only)
     run_migrations_on_start: bool | None = None  # None: only in development
     # Refuse plaintext photos and clips: the capture client must encrypt them to the session's

@@ -269,8 +269,10 @@ def comparer_models(comparer: FaceComparer, result: CompareResult | None) -> lis
 
 def liveness_models(engine: LivenessEngine) -> list[str]:
     ids = (getattr(part, "model_id", None) for part in (engine.detector, engine.landmarker))
+    eyes = getattr(engine.landmarker, "eye_model_id", None)  # refines eyelids for blinks
     embedder = getattr(engine.embedder, "model_id", None)
-    return [i for i in (*ids, embedder) if isinstance(i, str)]
+    pad = getattr(engine.pad_model, "model_id", None)  # operator's PAD model, id + SHA-256 prefix
+    return [i for i in (*ids, eyes, embedder, pad) if isinstance(i, str)]
 
 
 def _frame_image(frame: npt.NDArray[np.uint8]) -> DecodedImage:

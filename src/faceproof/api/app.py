@@ -19,6 +19,7 @@ from faceproof.alternatives.mobile_id import MobileIdVerifier
 from faceproof.comparison import FaceComparer
 from faceproof.liveness.challenge import ChallengeIssuer
 from faceproof.liveness.engine import LivenessEngine
+from faceproof.liveness.pad_model import pad_model_from_settings
 from faceproof.policy import LineRegistry
 from faceproof.privacy.receipts import ReceiptSigner, load_or_create_signing_key
 from faceproof.settings import Settings
@@ -75,6 +76,9 @@ def create_app(
     tests; by default models load on first use and challenges are signed with the settings'
     challenge key, on the app's clock."""
     settings = settings or Settings()
+    # The operator's PAD model (FACEPROOF_PAD_MODEL_*) is verified now, so a wrong file stops
+    # the start, not a request; one session serves every engine of the pool.
+    pad_model = pad_model_from_settings(settings) if liveness is None else None
     if not settings.database_url or (signer is None and settings.receipt_key_path is None):
         settings.ensure_data_dir()  # only when the SQLite file or the generated key lives there
     database = Database(settings.effective_database_url)
@@ -95,6 +99,7 @@ def create_app(
             settings.challenge_secret(),
             clock=lambda: clock().timestamp(),
             rng=random.Random(settings.challenge_seed),  # noqa: S311 (tests: known actions)
+            window_s=settings.challenge_window_seconds,
         )
     metrics = Metrics()
     service = VerificationService(
@@ -105,7 +110,9 @@ def create_app(
         clock,
         metrics,
         # Injected (tests): that one engine; else a new engine per concurrent analysis.
-        liveness=LivenessEngine if liveness is None else lambda: liveness,
+        liveness=(lambda: LivenessEngine(pad_model=pad_model))
+        if liveness is None
+        else lambda: liveness,
         liveness_slots=settings.liveness_slots if liveness is None else 1,
         challenges=challenges,
         registry=registry,

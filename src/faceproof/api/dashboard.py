@@ -67,6 +67,7 @@ LIVENESS_ATTACKS: dict[ReasonCode, str] = {
     ReasonCode.FACE_CHANGED: "splice",
     ReasonCode.FRAME_TIMING: "injected_or_frozen",
     ReasonCode.TOO_DARK: "too_dark",
+    ReasonCode.PRESENTATION_ATTACK: "learned_pad",  # the operator's PAD model, when one is set
 }
 
 

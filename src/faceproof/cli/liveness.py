@@ -26,10 +26,6 @@ from faceproof.reasons import ReasonCode, describe
 
 __all__ = ["CHALLENGE_KEY_ENV", "add_parsers", "run_liveness", "run_render_clip"]
 
-# What the rendered head does so that the engine sees it: it turns and looks up. Its closed
-# eyes are not read as a blink (a flat texture change), and it has no jaw.
-_RENDERABLE = {"turn_left", "turn_right", "look_up"}
-
 CHALLENGE_KEY_ENV = "FACEPROOF_CHALLENGE_KEY"
 EXIT_LIVE, EXIT_NOT_LIVE, EXIT_USAGE, EXIT_INPUT, EXIT_SERVICE = 0, 1, 2, 3, 4
 
@@ -54,8 +50,9 @@ def add_parsers(subparsers: Any) -> None:
         help="render a synthetic head (the example portrait) performing a challenge, as MP4",
         description="For trying the service without a camera (docs/service.md's curl "
         "walk-through): reads the JSON that POST .../challenge answered and writes a clip of "
-        "a rendered 3D head doing its actions in their windows. Synthetic data: it proves the "
-        "pipeline, not that a person is live.",
+        "a rendered 3D head doing its actions in their windows (every action: turns, looking "
+        "up, a blink, an open mouth). Synthetic data: it proves the pipeline, not that a "
+        "person is live.",
     )
     r.add_argument("challenge", metavar="CHALLENGE_JSON", help="the challenge answer, or '-'")
     r.add_argument("--out", required=True, type=Path, help="MP4 file to write")
@@ -116,9 +113,10 @@ def run_liveness(args: argparse.Namespace) -> int:
             challenge = ChallengeIssuer(key).verify(args.challenge)
         from faceproof.liveness.clip import load_clip
         from faceproof.liveness.engine import LivenessEngine
+        from faceproof.liveness.pad_model import pad_model_from_env
 
         clip = load_clip(args.clip)
-        result = LivenessEngine().analyze(clip, challenge)
+        result = LivenessEngine(pad_model=pad_model_from_env()).analyze(clip, challenge)
     except FaceproofError as exc:
         return _emit_error(exc, as_json)
     if as_json:
@@ -143,10 +141,11 @@ def run_render_clip(args: argparse.Namespace) -> int:
     if not 1 <= args.fps <= 60 or not 0 < seconds <= 30:
         print("error: --fps must be 1..60 and record_seconds 0..30", file=sys.stderr)
         return EXIT_USAGE
-    unknown = sorted(set(actions) - _RENDERABLE)
+    from faceproof.liveness.challenge import ACTIONS
+
+    unknown = sorted(set(actions) - set(ACTIONS))
     if unknown:
-        # Nothing to fake: ask the service for another challenge instead.
-        print(f"error: the rendered head cannot {', '.join(unknown)}: ask for a new challenge",
+        print(f"error: unknown action(s) {', '.join(unknown)}; expected {', '.join(ACTIONS)}",
               file=sys.stderr)  # fmt: skip
         return EXIT_USAGE
     from faceproof.liveness.synthetic import (

@@ -112,6 +112,7 @@ def run_verify(args: argparse.Namespace) -> int:
         from faceproof.documents.ocr import TesseractOcr
         from faceproof.liveness.clip import load_clip
         from faceproof.liveness.engine import LivenessEngine
+        from faceproof.liveness.pad_model import pad_model_from_env
         from faceproof.verification import read_card
 
         if getattr(args, "issuer", None):
@@ -139,7 +140,8 @@ def run_verify(args: argparse.Namespace) -> int:
             except InputError as exc:
                 exc.context.setdefault("input", "clip")
                 raise
-            evidence = gather_evidence(comparer, LivenessEngine(), card, clip, challenge)
+            engine = LivenessEngine(pad_model=pad_model_from_env())
+            evidence = gather_evidence(comparer, engine, card, clip, challenge)
             del clip, card
             if evidence.unusable is not None:  # no face, two faces, ...: unusable input offline
                 raise InputError(evidence.unusable, input="clip")

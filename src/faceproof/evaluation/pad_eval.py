@@ -464,7 +464,7 @@ def _engine_info(engine: LivenessEngine) -> dict[str, Any]:
 
     from faceproof.models.registry import get_spec
 
-    models = []
+    models: list[dict[str, Any]] = []
     for model in (engine.detector, engine.landmarker, engine.embedder):
         model_id = str(getattr(model, "model_id", type(model).__name__))
         try:
@@ -472,6 +472,10 @@ def _engine_info(engine: LivenessEngine) -> dict[str, Any]:
             models.append({"id": model_id, "version": spec.version, "sha256": spec.sha256})
         except Exception:  # a test double or an operator model: name it, nothing more
             models.append({"id": model_id})
+    pad = engine.pad_model
+    if pad is not None:  # the operator's PAD model (liveness.pad_model)
+        sha256 = str(getattr(pad, "sha256", ""))
+        models.append({"id": pad.model_id, "sha256": sha256, "threshold": pad.threshold})
     try:
         version = importlib.metadata.version("faceproof")
     except importlib.metadata.PackageNotFoundError:  # pragma: no cover - always installed
@@ -495,9 +499,10 @@ def run_pad_evaluation(
 ) -> tuple[dict[str, Any], dict[str, list[Presentation]]]:
     """Score every presentation and evaluate; returns (report, presentations by evaluation)."""
     from faceproof.liveness.engine import LivenessEngine
+    from faceproof.liveness.pad_model import pad_model_from_env
     from faceproof.liveness.synthetic import SceneKit
 
-    engine = LivenessEngine()
+    engine = LivenessEngine(pad_model=pad_model_from_env())  # FACEPROOF_PAD_MODEL_*, if set
     clip_tasks: list[Task] = []
     still_tasks: list[Task] = []
     used: dict[str, Any] = {"synthetic": None, "shared": None}

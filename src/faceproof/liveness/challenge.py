@@ -183,8 +183,12 @@ class ActionThresholds:
 
     turn_deg: float = 12.0
     look_up_deg: float = 10.0
-    blink_ratio: float = 0.6  # eye ratio below this fraction of the neutral value
-    mouth_open: float = 0.25  # mouth ratio above neutral + this
+    # Eye ratio below this fraction of the neutral value. It needs the refined eyelids
+    # (`FaceMeshLandmarker(refine_eyes=True)`): the plain mesh drops <= 16 % on real blinks.
+    blink_ratio: float = 0.6
+    # Mouth ratio above neutral + this. The mesh under-reads an opening: a rendered jaw drop of
+    # 0.4 mouth widths from shut lips reads +0.22-0.24 (its reading saturates), so 0.25 missed it.
+    mouth_open: float = 0.18
     neutral_s: float = 0.5  # the first seconds give the neutral pose
 
 

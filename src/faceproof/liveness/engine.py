@@ -53,6 +53,7 @@ from faceproof.liveness.landmarks import (
     head_pose,
     mouth_openness,
 )
+from faceproof.liveness.pad_model import PadModel
 from faceproof.liveness.parallax import ParallaxConfig, measure_parallax
 from faceproof.liveness.result import CheckResult, LivenessResult
 from faceproof.reasons import ReasonCode
@@ -106,11 +107,14 @@ class LivenessEngine:
         embedder: Embedder | None = None,
         config: LivenessConfig | None = None,
         timer: Callable[[], float] = time.perf_counter,
+        pad_model: PadModel | None = None,
     ) -> None:
+        """`pad_model`: an operator's learned PAD cue (liveness.pad_model); None: not used."""
         self.detector: FaceDetector = detector or YuNetDetector()
         self.landmarker: Landmarker = landmarker or FaceMeshLandmarker()
         self.embedder: Embedder = embedder or SFaceEmbedder()
         self.config = config or LivenessConfig()
+        self.pad_model = pad_model
         self._timer = timer
 
     # --- tracking ---------------------------------------------------------------------------
@@ -329,6 +333,66 @@ class LivenessEngine:
             details["why"] = list(verdict.why)
         return CheckResult("passive", verdict.score, code is None, code, details)
 
+    def _pad_model(
+        self,
+        clip: Clip,
+        tracked: list[int],
+        meshes: list[FaceMesh | None],
+        passive: CheckResult,
+    ) -> list[CheckResult]:
+        """The operator's PAD model on the frames the passive check chose; median live
+        probability against its threshold (`presentation_attack`). [] without a model."""
+        model = self.pad_model
+        if model is None:
+            return []
+        mesh_at = dict(zip(tracked, meshes, strict=True))  # frame index -> its mesh
+        frames = [int(i) for i in passive.details.get("frames", [])]
+        if not frames:  # the passive check found no usable patch: spread over tracked frames
+            spread = np.linspace(0, len(tracked) - 1, min(len(tracked), self.config.cue_frames))
+            frames = sorted({tracked[round(k)] for k in spread})
+        probabilities = []
+        for i in frames:
+            mesh = mesh_at.get(i)
+            if mesh is None:
+                continue
+            x0, y0 = mesh.xy.min(axis=0)
+            x1, y1 = mesh.xy.max(axis=0)
+            box = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+            probabilities.append(model.live_probability(clip.frames[i], box))
+        live = float(np.median(probabilities)) if probabilities else 0.0
+        t = model.threshold
+        # Piecewise linear so that 0.5 is the threshold, like every other check's score.
+        score = 0.5 * live / t if live < t else 0.5 + 0.5 * (live - t) / max(1.0 - t, 1e-9)
+        ok = bool(probabilities) and live >= t
+        details: dict[str, object] = {
+            "model": model.model_id,
+            "frames": frames,
+            "live_probability": round(live, 4),
+            "per_frame": [round(p, 4) for p in probabilities],
+            "threshold": t,
+        }
+        code = None if ok else ReasonCode.PRESENTATION_ATTACK
+        return [CheckResult("pad_model", min(1.0, max(0.0, score)), ok, code, details)]
+
+    def _refine_eyelids(
+        self, clip: Clip, track: _Track, tracked: list[int], challenge: Challenge
+    ) -> None:
+        """Eyelids from the eye-contour model on the frames a blink is judged on: the neutral
+        start (the open-eye baseline) and each blink's window. The face mesh alone keeps its
+        eyes open on a closed eye, so without this no blink is ever seen; it costs two small
+        model runs per frame, so only those frames get it."""
+        refine = getattr(self.landmarker, "refine_eyes", None)
+        if refine is None:  # a landmarker without an eye model (tests' fakes)
+            return
+        spans = [(0.0, self.config.actions.neutral_s)]
+        spans += [
+            w for a, w in zip(challenge.actions, challenge.windows, strict=True) if a == "blink"
+        ]
+        t0 = clip.timestamps[tracked[0]]
+        for i in tracked:
+            if any(start <= clip.timestamps[i] - t0 <= end for start, end in spans):
+                track.meshes[i] = refine(clip.frames[i], track.meshes[i])
+
     # --- the whole analysis -----------------------------------------------------------------
 
     def analyze(self, clip: Clip, challenge: Challenge | None = None) -> LivenessResult:
@@ -338,6 +402,8 @@ class LivenessEngine:
         tracked = [i for i, m in enumerate(track.meshes) if m is not None]
         if not tracked:
             raise FaceError(ReasonCode.FACE_NOT_FOUND, "No face was found in the video.")
+        if challenge is not None and "blink" in challenge.actions:
+            self._refine_eyelids(clip, track, tracked, challenge)
         meshes = [track.meshes[i] for i in tracked]
         measures = []
         for i in tracked:
@@ -366,6 +432,7 @@ class LivenessEngine:
             par_code = ReasonCode.MOTION_INSUFFICIENT
         checks.append(CheckResult("parallax", par.score, par_code is None, par_code, par.to_dict()))
         checks.append(self._passive(clip, tracked, meshes))
+        checks += self._pad_model(clip, tracked, meshes, checks[-1])
         if challenge is not None:
             followed, action_checks = follow_actions(measures, challenge, cfg.actions)
             done = sum(c.done for c in action_checks)

@@ -36,6 +36,7 @@ from faceproof.models.registry import get_spec, resolve_model_file
 from faceproof.reasons import ReasonCode
 
 __all__ = [
+    "EYELID_INDEX",
     "MESH",
     "FaceMesh",
     "FaceMeshLandmarker",
@@ -72,6 +73,18 @@ class _MeshIndex:
 
 MESH = _MeshIndex()
 
+# The eye-contour model's first 16 points per eye (lower margin corner to corner, then the
+# upper margin without corners) and the mesh indices they refine (MediaPipe's own mapping).
+_EYE_CONTOUR_TO_MESH = (
+    # the subject's right eye (image left): corners 33 and 133
+    (33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173),
+    # the subject's left eye (image right, fed to the model mirrored): corners 263 and 362
+    (263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398),
+)
+EYELID_INDEX: tuple[int, ...] = _EYE_CONTOUR_TO_MESH[0] + _EYE_CONTOUR_TO_MESH[1]
+_EYE_INPUT = 64
+_EYE_ROI_SCALE = 2.3  # MediaPipe: eye corner distance -> eye crop side
+
 
 @dataclass(frozen=True, slots=True)
 class Roi:
@@ -107,10 +120,15 @@ class FaceMesh:
     points: npt.NDArray[np.float32]
     presence: float
     roi: Roi
+    # Refined eyelid margins (x, y) in image pixels, one row per mesh index in EYELID_INDEX,
+    # from the eye-contour model (`FaceMeshLandmarker.refine_eyes`); None when not refined.
+    eyelids: npt.NDArray[np.float32] | None = None
 
     def __post_init__(self) -> None:
         if self.points.shape != (468, 3):
             raise ValueError(f"FaceMesh.points must be (468, 3), got {self.points.shape}")
+        if self.eyelids is not None and self.eyelids.shape != (len(EYELID_INDEX), 2):
+            raise ValueError(f"FaceMesh.eyelids must be ({len(EYELID_INDEX)}, 2)")
 
     @property
     def xy(self) -> npt.NDArray[np.float32]:
@@ -152,29 +170,45 @@ def _convert_to_onnx(tflite_path: str) -> bytes:
             return fh.read()
 
 
+def _onnx_session(model_id: str, threads: int) -> ort.InferenceSession:
+    """A pinned tflite model (SHA-256 checked), converted in memory, on onnxruntime."""
+    path = resolve_model_file(get_spec(model_id))  # SHA-256 checked here
+    try:
+        model = _convert_to_onnx(str(path))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3
+        return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # tflite2onnx / onnxruntime raise many unrelated types
+        raise ModelError(
+            ReasonCode.MODEL_LOAD_FAILED,
+            f"{model_id} failed to convert or load: {type(exc).__name__}",
+        ) from exc
+
+
 class FaceMeshLandmarker:
-    """MediaPipe face mesh on onnxruntime (converted from the pinned tflite file in memory)."""
+    """MediaPipe face mesh on onnxruntime (converted from the pinned tflite file in memory).
+
+    With `refine_eyes=True` every mesh also gets its eyelid margins from MediaPipe's eye-contour
+    (iris landmark) model, as MediaPipe's refined face mesh does: the face mesh alone keeps its
+    eyes open on a closed eye (a known limit of the model), so a blink needs the refinement.
+    It costs two more (small) model runs per frame; `refine_eyes(rgb, mesh)` does it for one
+    mesh on demand, e.g. only for the frames a blink is asked in.
+    """
 
     model_id = "mediapipe-face-landmark"
+    eye_model_id = "mediapipe-iris-landmark"
 
-    def __init__(self, *, threads: int = 1) -> None:
-        path = resolve_model_file(get_spec(self.model_id))  # SHA-256 checked here
-        try:
-            model = _convert_to_onnx(str(path))
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            options.log_severity_level = 3
-            self._session = ort.InferenceSession(
-                model, sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # tflite2onnx / onnxruntime raise many unrelated types
-            raise ModelError(
-                ReasonCode.MODEL_LOAD_FAILED,
-                f"{self.model_id} failed to convert or load: {type(exc).__name__}",
-            ) from exc
+    def __init__(self, *, threads: int = 1, refine_eyes: bool = False) -> None:
+        self._threads = threads
+        self._session = _onnx_session(self.model_id, threads)
         self._input = self._session.get_inputs()[0].name
+        self._eye_session: ort.InferenceSession | None = None
+        self.refines_eyes = refine_eyes
+        if refine_eyes:
+            self._eye_model()  # load now: a missing or altered file fails at start-up
 
     def landmarks(self, rgb: npt.NDArray[np.uint8], roi: Roi) -> FaceMesh:
         matrix = roi.crop_matrix()
@@ -190,7 +224,41 @@ class FaceMeshLandmarker:
         out = np.column_stack([xy, z]).astype(np.float32)
         logit = float(np.asarray(flag).reshape(-1)[0])
         presence = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, logit))))
-        return FaceMesh(out, presence, roi)
+        mesh = FaceMesh(out, presence, roi)
+        return self.refine_eyes(rgb, mesh) if self.refines_eyes else mesh
+
+    def _eye_model(self) -> ort.InferenceSession:
+        if self._eye_session is None:
+            self._eye_session = _onnx_session(self.eye_model_id, self._threads)
+        return self._eye_session
+
+    def refine_eyes(self, rgb: npt.NDArray[np.uint8], mesh: FaceMesh) -> FaceMesh:
+        """`mesh` with its eyelid margins from the eye-contour model (MediaPipe's eye crops:
+        2.3x the corner distance, corners level, the subject's left eye mirrored)."""
+        session = self._eye_model()
+        name = session.get_inputs()[0].name
+        xy = mesh.xy.astype(np.float64)
+        lids = []
+        for contour, mirrored in zip(_EYE_CONTOUR_TO_MESH, (False, True), strict=True):
+            a, b = xy[contour[0]], xy[contour[8]]  # the two corners
+            if mirrored:
+                a, b = b, a  # left to right in the image, as for the other eye
+            side = _EYE_ROI_SCALE * max(float(np.linalg.norm(b - a)), 1.0)
+            centre = (a + b) / 2
+            angle = math.atan2(b[1] - a[1], b[0] - a[0])
+            matrix = Roi(float(centre[0]), float(centre[1]), side, angle).crop_matrix(_EYE_INPUT)
+            crop = cv2.warpAffine(rgb, matrix, (_EYE_INPUT, _EYE_INPUT), flags=cv2.INTER_LINEAR)
+            if mirrored:
+                crop = crop[:, ::-1]
+            blob = (crop.astype(np.float32) * (1.0 / 255.0)).transpose(2, 0, 1)[np.newaxis]
+            raw = session.run(None, {name: np.ascontiguousarray(blob)})[0]
+            pts = np.asarray(raw, dtype=np.float64).reshape(-1, 3)[: len(contour), :2]
+            if mirrored:
+                pts[:, 0] = _EYE_INPUT - pts[:, 0]
+            inverse = cv2.invertAffineTransform(matrix)
+            lids.append(pts @ inverse[:, :2].T + inverse[:, 2])
+        eyelids = np.vstack(lids).astype(np.float32)
+        return FaceMesh(mesh.points, mesh.presence, mesh.roi, eyelids)
 
 
 def head_pose(mesh: FaceMesh) -> tuple[float, float, float]:
@@ -211,8 +279,13 @@ def head_pose(mesh: FaceMesh) -> tuple[float, float, float]:
 
 
 def eye_aspect_ratio(mesh: FaceMesh) -> float:
-    """Mean eye aspect ratio of both eyes (vertical over horizontal opening; ~0.25-0.35 open)."""
+    """Mean eye aspect ratio of both eyes (vertical over horizontal opening; ~0.25-0.35 open,
+    below ~0.15 closed). Uses the refined eyelids when the mesh has them: the face mesh's own
+    eye points barely move when an eye closes (about -5 % on a closed eye)."""
     xy = mesh.xy.astype(np.float64)
+    if mesh.eyelids is not None:
+        xy = xy.copy()
+        xy[list(EYELID_INDEX)] = mesh.eyelids
 
     def one(pairs: tuple[tuple[int, int], ...], a: int, b: int) -> float:
         width = float(np.linalg.norm(xy[a] - xy[b]))

