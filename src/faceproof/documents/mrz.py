@@ -40,12 +40,14 @@ from faceproof.documents.types import Check
 from faceproof.reasons import ReasonCode
 
 __all__ = [
+    "MRZ_FORMATS",
     "TD3",
     "TD3_LENGTH",
     "check_digit",
     "cross_check",
     "generate_td3",
     "mrz_name",
+    "parse_mrz",
     "parse_td3",
 ]
 
@@ -91,9 +93,13 @@ class TD3:
     optional_data: str
     checks: tuple[Check, ...]
     repairs: tuple[str, ...] = ()
+    #: "TD3" (passport, 2 x 44), "TD1" (ID card, 3 x 30), "TD2" (2 x 36), "MRV-A" (visa,
+    #: 2 x 44) or "MRV-B" (visa, 2 x 36): one result type for every ICAO 9303 format.
+    format: str = "TD3"
+    line3: str = ""
 
     def __repr__(self) -> str:  # the MRZ carries the document number: keep it out of logs
-        return f"TD3(valid={self.valid}, repairs={self.repairs!r})"
+        return f"TD3(format={self.format!r}, valid={self.valid}, repairs={self.repairs!r})"
 
     @property
     def valid(self) -> bool:
@@ -101,7 +107,7 @@ class TD3:
 
     @property
     def text(self) -> str:
-        return f"{self.line1}\n{self.line2}"
+        return "\n".join(ln for ln in (self.line1, self.line2, self.line3) if ln)
 
     @property
     def name_latin(self) -> str:
@@ -294,3 +300,137 @@ def cross_check(mrz: TD3, fields: dict[str, str]) -> Check:
             differ.append("name_latin")
     detail = f"differs: {', '.join(differ)}" if differ else ""
     return Check("mrz_cross_check", not differ, ReasonCode.MRZ_MISMATCH, detail)
+
+
+# --- TD1, TD2 and visas (ICAO 9303 Parts 5, 6 and 7) -------------------------------------------
+
+#: (lines, characters per line) of each format `parse_mrz` knows.
+MRZ_FORMATS: Final = {"TD3": (2, 44), "TD1": (3, 30), "TD2": (2, 36), "MRV-A": (2, 44),
+                      "MRV-B": (2, 36)}  # fmt: skip
+
+
+def parse_mrz(text: str, *, today: date, repair: bool = True) -> TD3:
+    """Parse any ICAO 9303 MRZ by its shape: 3 x 30 is TD1 (ID cards), 2 x 36 TD2 (or MRV-B
+    when it starts with `V`), 2 x 44 TD3 (or MRV-A when it starts with `V`).
+
+    Same contract as `parse_td3` (structural errors raise `mrz_invalid`, failed check digits
+    are `checks`), with the same check-digit function and positional repairs. Visas have no
+    composite check digit (Part 7); TD1 and TD2 have one.
+    """
+    lines = [ln.replace(" ", "").upper() for ln in text.strip().splitlines() if ln.strip()]
+    shape = (len(lines), len(lines[0]) if lines else 0)
+    if any(len(ln) != shape[1] for ln in lines) or shape not in MRZ_FORMATS.values():
+        raise DocumentError(ReasonCode.MRZ_INVALID, "an MRZ is 2 x 44, 2 x 36 or 3 x 30")
+    if not all(_VALID.match(ln) for ln in lines):
+        raise DocumentError(ReasonCode.MRZ_INVALID, "MRZ characters must be A-Z, 0-9 or <")
+    visa = lines[0][0] in "V"
+    if shape == (2, 44) and not visa:
+        return parse_td3(text, today=today, repair=repair)
+    if shape == (3, 30):
+        return _parse_td1(lines, today=today, repair=repair)
+    return _parse_two_line(lines, today=today, repair=repair, visa=visa)
+
+
+def _fix(
+    line: str, start: int, end: int, table: dict[int, str], name: str, repairs: list[str]
+) -> str:
+    part = line[start:end]
+    fixed = part.translate(table)
+    if fixed != part:
+        repairs.append(name)
+    return line[:start] + fixed + line[end:]
+
+
+def _names(field: str) -> tuple[str, str]:
+    primary, _, secondary = field.rstrip("<").partition("<<")
+    return primary.replace("<", " ").strip(), secondary.replace("<", " ").strip()
+
+
+def _parse_td1(lines: list[str], *, today: date, repair: bool) -> TD3:
+    """TD1 (Part 5): line 1 code, state, number + check, optional data; line 2 birth + check,
+    sex, expiry + check, nationality, optional data, composite; line 3 the name."""
+    l1, l2, l3 = lines
+    repairs: list[str] = []
+    if repair:
+        l1 = _fix(l1, 0, 1, _TO_LETTER, "document_code", repairs)
+        l1 = _fix(l1, 2, 5, _TO_LETTER, "issuing_state", repairs)
+        l2 = _fix(l2, 0, 7, _TO_DIGIT, "birth_date", repairs)
+        l2 = _fix(l2, 8, 15, _TO_DIGIT, "expiry_date", repairs)
+        l2 = _fix(l2, 15, 18, _TO_LETTER, "nationality", repairs)
+        l2 = _fix(l2, 29, 30, _TO_DIGIT, "composite_check", repairs)
+        l3 = _fix(l3, 0, 30, _TO_LETTER, "name", repairs)
+    number, number_check = l1[5:14], l1[14]
+    if number_check == "<" and l1[15:30].strip("<"):
+        # A number longer than 9 characters goes on in the optional data, its check digit
+        # last (Part 5, note j).
+        rest = l1[15:30].split("<", 1)[0]
+        number, number_check = number + rest[:-1], rest[-1]
+    primary, secondary = _names(l3)
+    checks = (
+        _check("mrz_document_number", number, number_check),
+        _check("mrz_birth_date", l2[0:6], l2[6]),
+        _check("mrz_expiry_date", l2[8:14], l2[14]),
+        _check("mrz_composite", l1[5:30] + l2[0:7] + l2[8:15] + l2[18:29], l2[29]),
+    )
+    return TD3(
+        line1=l1,
+        line2=l2,
+        line3=l3,
+        format="TD1",
+        document_code=l1[0:2].rstrip("<"),
+        issuing_state=l1[2:5].rstrip("<"),
+        primary_identifier=primary,
+        secondary_identifier=secondary,
+        document_number=number.rstrip("<"),
+        nationality=l2[15:18].rstrip("<"),
+        birth_date=_date(l2[0:6], today=today, birth=True),
+        sex=_SEXES.get(l2[7], "X"),
+        expiry_date=_date(l2[8:14], today=today, birth=False),
+        optional_data=(l1[15:30] + l2[18:29]).strip("<"),
+        checks=checks,
+        repairs=tuple(repairs),
+    )
+
+
+def _parse_two_line(lines: list[str], *, today: date, repair: bool, visa: bool) -> TD3:
+    """TD2 (Part 6) and visas (Part 7): line 1 as in TD3; line 2 as in TD3 up to the expiry
+    check digit, then optional data and (TD2 only) the composite check digit."""
+    l1, l2 = lines
+    width = len(l1)
+    repairs: list[str] = []
+    if repair:
+        l1 = _fix(l1, 0, 1, _TO_LETTER, "document_code", repairs)
+        l1 = _fix(l1, 2, 5, _TO_LETTER, "issuing_state", repairs)
+        l1 = _fix(l1, 5, width, _TO_LETTER, "name", repairs)
+        l2 = _fix(l2, 9, 10, _TO_DIGIT, "document_number_check", repairs)
+        l2 = _fix(l2, 10, 13, _TO_LETTER, "nationality", repairs)
+        l2 = _fix(l2, 13, 20, _TO_DIGIT, "birth_date", repairs)
+        l2 = _fix(l2, 21, 28, _TO_DIGIT, "expiry_date", repairs)
+        if not visa:
+            l2 = _fix(l2, width - 1, width, _TO_DIGIT, "composite_check", repairs)
+    primary, secondary = _names(l1[5:])
+    checks = [
+        _check("mrz_document_number", l2[0:9], l2[9]),
+        _check("mrz_birth_date", l2[13:19], l2[19]),
+        _check("mrz_expiry_date", l2[21:27], l2[27]),
+    ]
+    if not visa:
+        checks.append(_check("mrz_composite", l2[0:10] + l2[13:20] + l2[21:35], l2[35]))
+    end = width if visa else width - 1
+    return TD3(
+        line1=l1,
+        line2=l2,
+        format=("MRV-A" if width == 44 else "MRV-B") if visa else "TD2",
+        document_code=l1[0:2].rstrip("<"),
+        issuing_state=l1[2:5].rstrip("<"),
+        primary_identifier=primary,
+        secondary_identifier=secondary,
+        document_number=l2[0:9].rstrip("<"),
+        nationality=l2[10:13].rstrip("<"),
+        birth_date=_date(l2[13:19], today=today, birth=True),
+        sex=_SEXES.get(l2[20], "X"),
+        expiry_date=_date(l2[21:27], today=today, birth=False),
+        optional_data=l2[28:end].rstrip("<"),
+        checks=tuple(checks),
+        repairs=tuple(repairs),
+    )

@@ -24,7 +24,7 @@ from faceproof.documents.mrz import TD3, parse_td3
 from faceproof.documents.specimen import mrz_font
 from faceproof.reasons import ReasonCode
 
-__all__ = ["MRZ_ALPHABET", "plausible_line1", "read_mrz", "read_mrz_lines"]
+__all__ = ["MRZ_ALPHABET", "line_scores", "plausible_line1", "read_mrz", "read_mrz_lines"]
 
 MRZ_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<"
 _LINE_CHARS = 44
@@ -222,13 +222,26 @@ def _mask(allowed: str) -> npt.NDArray[np.bool_]:
     return np.asarray([c in allowed for c in MRZ_ALPHABET])
 
 
-def _read_line(ink: npt.NDArray[np.bool_], shade: F32, allowed: tuple[str, ...]) -> str:
+def _read_line(
+    ink: npt.NDArray[np.bool_], shade: F32, allowed: tuple[str, ...], count: int = _LINE_CHARS
+) -> str:
+    scores = line_scores(ink, shade, allowed, count)
+    return "".join(MRZ_ALPHABET[i] for i in np.argmax(scores, axis=1)) if scores.size else ""
+
+
+def line_scores(
+    ink: npt.NDArray[np.bool_], shade: F32, allowed: tuple[str, ...], count: int = _LINE_CHARS
+) -> F32:
+    """Per cell of the line, the correlation with each of the 37 glyphs (`-inf` where ICAO
+    does not allow the glyph at that position); an empty array when nothing is glyph-like."""
     line_height = int(np.flatnonzero(ink.any(axis=1)).size)
     ink = _glyph_ink(ink, line_height)
+    if not ink.any():  # nothing glyph-like on the line: an empty reading fails the parse
+        return np.zeros((0, len(MRZ_ALPHABET)), np.float32)
     # The glyphs' own grey levels (a pixel's neighbourhood of them), nothing else on the page.
     near = cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     shade = np.where(near, shade, 0).astype(np.float32)
-    spans = _blobs(ink, line_height, _LINE_CHARS) or _even_cells(ink, line_height)
+    spans = _blobs(ink, line_height, count) or _even_cells(ink, line_height, count)
     top, bottom, pitch = _geometry(ink, spans)
     templates = _templates(bottom - top)
     best = np.full((len(spans), len(MRZ_ALPHABET)), -np.inf, np.float32)
@@ -239,19 +252,19 @@ def _read_line(ink: npt.NDArray[np.bool_], shade: F32, allowed: tuple[str, ...])
         best = np.maximum(best, per_char)
     for i, chars in enumerate(allowed[: len(spans)]):
         best[i, ~_mask(chars)] = -np.inf
-    return "".join(MRZ_ALPHABET[i] for i in np.argmax(best, axis=1))
+    return best
 
 
-def _even_cells(ink: npt.NDArray[np.bool_], line_height: int) -> list[Span]:
-    """44 equal cells across the line's ink (when its blobs cannot be told apart)."""
+def _even_cells(ink: npt.NDArray[np.bool_], line_height: int, count: int) -> list[Span]:
+    """`count` equal cells across the line's ink (when its blobs cannot be told apart)."""
     x0, x1 = _extent(ink, line_height)
     # Glyph ink sits inside its cell: the first ink starts about a quarter pitch in, the last
     # ends about a quarter pitch before the cell's end.
-    pitch = (x1 - x0) / (_LINE_CHARS - 0.5)
+    pitch = (x1 - x0) / (count - 0.5)
     start = x0 - 0.25 * pitch
     return [
         (max(0, round(start + i * pitch)), min(ink.shape[1], round(start + (i + 1) * pitch)))
-        for i in range(_LINE_CHARS)
+        for i in range(count)
     ]
 
 

@@ -13,7 +13,9 @@ What is read today (see docs/documents.md for the plan):
   **issue_date**, **expiry_date**, **license_number**, and the passport's **birth_date** and
   **sex**, from their regions (`ocr.read_fields`); so the date rules (`document_expired`,
   `issue_date_in_future`) and the licence-number rule run on a photo.
-- **sharpness** first: variance of the Laplacian of the rectified card; below
+- **screenshot** first (`screenshot.refuse_screenshot`): a digital image of a card, or a photo
+  of one on a screen, is `card_screenshot`.
+- **sharpness** next: variance of the Laplacian of the rectified card; below
   `MIN_SHARPNESS` the read stops with `DocumentError(card_blurry)`.
 - **portrait**: the box from the layout, cut out of the photo at full resolution and checked
   for a face when a detector is given.
@@ -43,6 +45,7 @@ from faceproof.documents.issuer import IssuerCheck, IssuerQuery
 from faceproof.documents.locate import (
     ID1_SIZE,
     MIN_SHARPNESS,
+    MIN_SHORT_SIDE_PX,
     TD3_SIZE,
     CardQuad,
     Corners,
@@ -51,6 +54,7 @@ from faceproof.documents.locate import (
     sharpness,
 )
 from faceproof.documents.mrz_reader import read_mrz
+from faceproof.documents.mrz_zone import page_corners, read_zone
 from faceproof.documents.ocr import (
     FIELD_REGIONS,
     NUMBER_REGIONS,
@@ -61,12 +65,13 @@ from faceproof.documents.ocr import (
     trim_to_ink,
 )
 from faceproof.documents.portrait import check_portrait, cut_portrait
+from faceproof.documents.screenshot import refuse_screenshot
 from faceproof.documents.types import Check, DocumentRead, DocumentType, PortraitBox
 from faceproof.documents.validators import parse_registration_number
 from faceproof.faces.detector import FaceDetector
 from faceproof.reasons import ReasonCode
 
-__all__ = ["PORTRAIT_BOXES", "ReadResult", "classify", "read_document"]
+__all__ = ["MRZ_PAGE_PORTRAIT_BOX", "PORTRAIT_BOXES", "ReadResult", "classify", "read_document"]
 
 _KEYWORDS: Final = (
     ("주민등록", DocumentType.KR_RESIDENT_CARD),
@@ -79,6 +84,9 @@ _KEYWORDS: Final = (
 )
 _ID1_TITLE_BAND: Final = (20, 34, 760, 112)  # left of the "견본 SPECIMEN" mark
 _TD3_TITLE_BAND: Final = (20, 10, 1000, 70)
+# A taller band right of an emblem: a title printed larger than the specimen's (the kimlia545
+# resident-card mock-ups in ../shared/data), tried last.
+_ID1_TALL_TITLE_BAND: Final = (100, 30, 700, 130)
 #: Portrait boxes of the specimen layout, in the rectified card.
 PORTRAIT_BOXES: Final[dict[DocumentType, PortraitBox]] = {
     DocumentType.KR_RESIDENT_CARD: PortraitBox(730, 150, 230, 296),
@@ -89,6 +97,19 @@ PORTRAIT_BOXES: Final[dict[DocumentType, PortraitBox]] = {
     DocumentType.PASSPORT: PortraitBox(40, 110, 250, 320),
 }
 
+#: Where a real TD3 data page's portrait may be, in the page placed around its MRZ (1012 x 712
+#: for 125 x 88 mm): ICAO 9303-4 zone V, left of the data, above the MRZ, with room for the
+#: spread of real layouts and of the page's placement (2-50 mm across, 7-65 mm down).
+MRZ_PAGE_PORTRAIT_BOX: Final = PortraitBox(16, 56, 390, 470)
+#: Located cards whose outline the photo crops can still be read when the whole photo has
+#: the card's shape (a scan cut to the card): long side / short side within this of ID-1's.
+_FRAME_ASPECT_TOLERANCE: Final = 0.08
+_FALLBACK_CODES: Final = (
+    ReasonCode.CARD_NOT_FOUND,
+    ReasonCode.CARD_CUT_OFF,
+    ReasonCode.CARD_TOO_SMALL,
+)
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class ReadResult:
@@ -98,6 +119,9 @@ class ReadResult:
     corners: tuple[tuple[float, float], ...]
     card: npt.NDArray[np.uint8] = field(repr=False)
     portrait: npt.NDArray[np.uint8] = field(repr=False)
+    #: How the card or page was found: "outline" (`locate_card`), "frame" (the whole photo has
+    #: the card's shape) or "mrz" (the page placed around its machine-readable zone).
+    located_by: str = "outline"
 
 
 def _titles(
@@ -107,6 +131,12 @@ def _titles(
     crop = Image.fromarray(card).crop(band)
     yield ocr.read_line(trim_to_ink(crop)).replace(" ", "")
     yield ocr.read_line(flatten_light(crop)).replace(" ", "")
+
+
+def _card_titles(card: npt.NDArray[np.uint8], kor: OcrEngine) -> Iterator[str]:
+    """An ID-1 card's title band (`_titles`), then the taller band, each only if needed."""
+    yield from _titles(card, _ID1_TITLE_BAND, kor)
+    yield kor.read_line(Image.fromarray(card).crop(_ID1_TALL_TITLE_BAND)).replace(" ", "")
 
 
 def classify(
@@ -120,7 +150,7 @@ def classify(
     c = quad.corners
     for corners in (c, (c[2], c[3], c[0], c[1])):
         card = rectify(photo, corners, size=ID1_SIZE)
-        for title in _titles(card, _ID1_TITLE_BAND, kor):
+        for title in _card_titles(card, kor):
             for keyword, doc_type in _KEYWORDS:
                 if keyword in title:
                     return doc_type, card, corners
@@ -207,14 +237,31 @@ def read_document(
     detector: FaceDetector | None = None,
     issuer: IssuerCheck | None = None,
 ) -> ReadResult:
-    """Read one card photo (RGB). `kor` is a `kor+eng` engine, `eng` an `eng` engine."""
-    quad = locate_card(photo)
+    """Read one card photo (RGB). `kor` is a `kor+eng` engine, `eng` an `eng` engine.
+
+    When no card outline is found (a scan cut to the page, a page of a booklet) or no title is
+    read, the photo is searched for a machine-readable zone instead (`_read_by_mrz`); a photo
+    with the shape of an ID-1 card is first read as the card itself."""
+    located_by = "outline"
+    try:
+        quad = locate_card(photo)
+    except DocumentError as exc:
+        if exc.code not in _FALLBACK_CODES:
+            raise
+        frame = _whole_frame(photo)
+        if frame is None:
+            return _read_by_mrz(photo, today=today, detector=detector, not_found=exc)
+        quad, located_by = frame, "frame"
+    refuse_screenshot(photo, quad.corners, whole_frame=located_by == "frame")
     sharp = sharpness(rectify(photo, quad.corners, size=ID1_SIZE))
     if sharp < MIN_SHARPNESS:
         raise DocumentError(
             ReasonCode.CARD_BLURRY, f"card sharpness {sharp:.1f} is below {MIN_SHARPNESS:.0f}"
         )
-    doc_type, card, corners = classify(photo, quad, kor)
+    try:
+        doc_type, card, corners = classify(photo, quad, kor)
+    except DocumentError as exc:
+        return _read_by_mrz(photo, today=today, detector=detector, not_found=exc)
     _refuse_glare(card, doc_type)
     fields: dict[str, str] = {}
     with suppress(DocumentError):  # an unread number is reported by the field_number check
@@ -241,4 +288,67 @@ def read_document(
         extra += (_ask_issuer(issuer, doc_type, read.fields),)
     if extra:
         read = DocumentRead(read.type, read.fields, read.checks + extra, read.portrait)
-    return ReadResult(read, corners, card, portrait)
+    return ReadResult(read, corners, card, portrait, located_by=located_by)
+
+
+def _whole_frame(photo: npt.NDArray[np.uint8]) -> CardQuad | None:
+    """The whole photo as the card, when it has an ID-1 card's shape and size (a scan or
+    screenshot cut to the card: no outline to find)."""
+    h, w = photo.shape[:2]
+    long, short = max(h, w), min(h, w)
+    aspect = ID1_SIZE[0] / ID1_SIZE[1]
+    if short < MIN_SHORT_SIDE_PX or abs(long / short / aspect - 1) > _FRAME_ASPECT_TOLERANCE:
+        return None
+    inset = 1.0
+    corners = ((inset, inset), (w - inset, inset), (w - inset, h - inset), (inset, h - inset))
+    if h > w:  # upright: the long side is the card's top edge
+        corners = (corners[3], corners[0], corners[1], corners[2])
+    return CardQuad(corners, 1.0)
+
+
+def _read_by_mrz(
+    photo: npt.NDArray[np.uint8],
+    *,
+    today: date,
+    detector: FaceDetector | None,
+    not_found: DocumentError,
+) -> ReadResult:
+    """A passport read from its machine-readable zone alone, found anywhere in the photo.
+
+    The MRZ gives the type (a TD3 `P` document is a passport) and the fields (number, Latin
+    name, nationality, sex, dates); the data page is placed around it by the ICAO layout for
+    the portrait. No MRZ with valid check digits: the error that sent us here. An ID card or a
+    visa MRZ (TD1, TD2, MRV): `document_type_unknown`, as faceproof accepts neither.
+    """
+    zone = read_zone(photo, today=today)
+    if zone is None:
+        raise not_found
+    mrz = zone.mrz
+    if mrz.format != "TD3":
+        raise DocumentError(
+            ReasonCode.DOCUMENT_TYPE_UNKNOWN,
+            f"a {mrz.format} machine-readable zone was read: an ID card or a visa, not a passport",
+        )
+    fields = {
+        "number": mrz.document_number,
+        "mrz": mrz.text,
+        "name_latin": mrz.name_latin,
+        "nationality": mrz.nationality,
+        "sex": mrz.sex,
+        "birth_date": mrz.birth_date.isoformat() if mrz.birth_date else "",
+        "expiry_date": mrz.expiry_date.isoformat() if mrz.expiry_date else "",
+    }
+    fields = {name: value for name, value in fields.items() if value}
+    corners = page_corners(zone)
+    # A page found by its MRZ may extend past the photo (a scan cut to the page): then only
+    # the frame's flatness can tell a screenshot.
+    inside = all(0 <= x <= photo.shape[1] and 0 <= y <= photo.shape[0] for x, y in corners)
+    refuse_screenshot(photo, corners, whole_frame=not inside)
+    page = rectify(photo, corners, size=TD3_SIZE)
+    box = MRZ_PAGE_PORTRAIT_BOX
+    portrait = cut_portrait(photo, corners, box, TD3_SIZE)
+    read = validate_document(DocumentType.PASSPORT, fields, today=today, portrait=box)
+    if detector is not None:
+        checks = read.checks + check_portrait(portrait, detector).checks
+        read = DocumentRead(read.type, read.fields, checks, read.portrait)
+    return ReadResult(read, corners, page, portrait, located_by="mrz")
