@@ -95,23 +95,20 @@ ATTACK = (6.0, -6.0, 0.0)
 
 
 @pytest.fixture(scope="module")
-def landmarker() -> FaceMeshLandmarker:
-    return FaceMeshLandmarker()
+def plain_engine(liveness_engine: LivenessEngine) -> LivenessEngine:
+    """The session's engine (conftest), with no PAD model."""
+    return liveness_engine
 
 
 @pytest.fixture(scope="module")
-def kit(landmarker: FaceMeshLandmarker) -> SceneKit:
-    return SceneKit.build(landmarker)
+def landmarker(liveness_engine: LivenessEngine) -> FaceMeshLandmarker:
+    assert isinstance(liveness_engine.landmarker, FaceMeshLandmarker)
+    return liveness_engine.landmarker
 
 
 @pytest.fixture(scope="module")
-def plain_engine(landmarker: FaceMeshLandmarker) -> LivenessEngine:
-    return LivenessEngine(landmarker=landmarker)
-
-
-@pytest.fixture(scope="module")
-def turns(kit: SceneKit) -> Clip:
-    return bona_fide_clip(kit, "turns", seed=31)
+def turns(scene_kit: SceneKit) -> Clip:
+    return bona_fide_clip(scene_kit, "turns", seed=31)
 
 
 @pytest.fixture(scope="module")
