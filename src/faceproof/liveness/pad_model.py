@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 import cv2
@@ -29,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceproof.errors import ModelError
-from faceproof.models.registry import ModelSpec
+from faceproof.models.registry import ModelSpec, operator_model_spec
 from faceproof.reasons import ReasonCode
 
 if TYPE_CHECKING:
@@ -96,25 +95,13 @@ class PadModelContract:
 
 def operator_pad_spec(path: str | os.PathLike[str], sha256: str) -> ModelSpec:
     """The operator's PAD model as a `ModelSpec`, so it is verified like every other model."""
-    if len(sha256) != 64 or any(c not in "0123456789abcdefABCDEF" for c in sha256):
-        raise ModelError(ReasonCode.MODEL_CHECKSUM_MISMATCH, "SHA-256 must be 64 hex digits")
-    resolved = str(Path(path).resolve())
-    digest = sha256.lower()
-    return ModelSpec(
-        model_id=f"{PAD_MODEL_ID}-{digest[:12]}",
-        version=digest[:12],
+    return operator_model_spec(
+        path,
+        sha256,
+        model_id=f"{PAD_MODEL_ID}-{sha256.lower()[:12]}",
         task="pad",
-        runtime="onnxruntime",
-        source_package="(operator supplied)",
-        source_version="n/a",
-        package_module="",
-        relative_path="",
-        sha256=digest,
-        licence="as supplied by the operator",
         input_spec="NCHW float face crop (PadModelContract; default MiniFASNetV2 80x80 BGR)",
         accuracy_card="not measured by faceproof (docs/liveness.md, Operator PAD model)",
-        upstream=resolved,
-        external_path=resolved,
     )
 
 

@@ -162,26 +162,48 @@ def get_spec(model_id: str) -> ModelSpec:
 OPERATOR_RECOGNISER_ID = "operator-recogniser"
 
 
-def operator_recogniser_spec(path: str | os.PathLike[str], sha256: str) -> ModelSpec:
-    """An operator's opt-in ArcFace-style 112x112 RGB ONNX recogniser, by path + SHA-256."""
+def operator_model_spec(
+    path: str | os.PathLike[str],
+    sha256: str,
+    *,
+    model_id: str,
+    task: str,
+    input_spec: str,
+    accuracy_card: str,
+) -> ModelSpec:
+    """An operator's opt-in ONNX model (not from a package) by path + SHA-256, verified at load
+    like every packaged model."""
     if len(sha256) != 64 or any(c not in "0123456789abcdefABCDEF" for c in sha256):
         raise ModelError(ReasonCode.MODEL_CHECKSUM_MISMATCH, "SHA-256 must be 64 hex digits")
     resolved = str(Path(path).resolve())
+    digest = sha256.lower()
     return ModelSpec(
-        model_id=OPERATOR_RECOGNISER_ID,
-        version=sha256[:12],
-        task="recogniser",
+        model_id=model_id,
+        version=digest[:12],
+        task=task,
         runtime="onnxruntime",
         source_package="(operator supplied)",
         source_version="n/a",
         package_module="",
         relative_path="",
-        sha256=sha256.lower(),
+        sha256=digest,
         licence="as supplied by the operator",
-        input_spec="1x3x112x112 RGB float32, (x-127.5)/127.5, ArcFace alignment",
-        accuracy_card="not measured by faceproof; calibrate with `faceproof calibrate`",
+        input_spec=input_spec,
+        accuracy_card=accuracy_card,
         upstream=resolved,
         external_path=resolved,
+    )
+
+
+def operator_recogniser_spec(path: str | os.PathLike[str], sha256: str) -> ModelSpec:
+    """An operator's opt-in ArcFace-style 112x112 RGB ONNX recogniser, by path + SHA-256."""
+    return operator_model_spec(
+        path,
+        sha256,
+        model_id=OPERATOR_RECOGNISER_ID,
+        task="recogniser",
+        input_spec="1x3x112x112 RGB float32, (x-127.5)/127.5, ArcFace alignment",
+        accuracy_card="not measured by faceproof; calibrate with `faceproof calibrate`",
     )
 
 
