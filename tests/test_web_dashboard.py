@@ -170,7 +170,9 @@ def test_the_dashboard_signs_in_and_draws_the_tenants_figures(site: Site) -> Non
         threshold = json.loads(CALIBRATION.read_text("utf-8"))["threshold"]
         assert page.inner_text("#dash-threshold").startswith(f"{threshold:.3f}")
         assert page.inner_text("#dash-fmr").startswith("1e-4")
-        assert len(_column(page, "table-models")) == 5
+        models = _column(page, "table-models")
+        assert len(models) == 6
+        assert "mediapipe-iris-landmark" in models  # the eyelids a blink is judged on
 
         ids = [str(e["id"]) for e in first_page["entries"]]
         assert _column(page, "table-audit") == ids
@@ -234,7 +236,7 @@ def test_the_transparency_page_in_korean_and_english(site: Site) -> None:
         assert page.inner_text("#tr-threshold").startswith(f"{threshold:.3f}")
         assert page.inner_text("#tr-fmr").startswith("1e-4")
         assert "90일" in page.inner_text("#tr-retention")
-        assert len(_column(page, "tr-table-models")) == 5
+        assert len(_column(page, "tr-table-models")) == 6
         assert "교차 검증" in " ".join(_column(page, "tr-table-accuracy", 3))
         assert "5.7%" in " ".join(_column(page, "tr-table-accuracy", 1))
         assert len(_column(page, "tr-table-checks")) == 8

@@ -547,6 +547,8 @@ def build_transparency(service: VerificationService, version: str) -> Transparen
                     message_ko=describe(code).message_ko,
                 )
                 for code, attack in LIVENESS_ATTACKS.items()
+                # The learned PAD check runs only with the operator's model.
+                if code is not ReasonCode.PRESENTATION_ATTACK or service.settings.pad_model_path
             ],
             thresholds=thresholds,
             challenge_actions=list(ACTIONS),
