@@ -81,16 +81,30 @@ def _cell_vectors(shade: F32, spans: list[Span], top: int, bottom: int, pitch: f
     pad = max(1, round(0.15 * (bottom - top)))
     half = pitch / 2
     padded: F32 = np.pad(shade, ((pad, pad), (round(pitch), round(pitch))))
-    out = []
+    smalls = []
     for a, b in spans:
         x0 = round((a + b) / 2 - half) + round(pitch)
         window = padded[top : bottom + 2 * pad, x0 : x0 + max(2, round(pitch))]
-        small = cv2.resize(window, _GLYPH, interpolation=cv2.INTER_AREA)
-        vec = cv2.GaussianBlur(small, (3, 3), 0.8).ravel()
-        vec = vec - vec.mean()
-        norm = float(np.linalg.norm(vec))
-        out.append(vec / norm if norm > 0 else vec)
-    return np.stack(out).astype(np.float32)
+        smalls.append(cv2.resize(window, _GLYPH, interpolation=cv2.INTER_AREA))
+    # All cells smoothed in one call (as channels: OpenCV blurs each on its own), then
+    # centred and normalised together.
+    stacked = np.stack(smalls, axis=-1)
+    blurred = np.concatenate(
+        [
+            cv2.GaussianBlur(stacked[..., i : i + _CV_MAX_CHANNELS], (3, 3), 0.8).reshape(
+                _GLYPH[1], _GLYPH[0], -1
+            )
+            for i in range(0, stacked.shape[-1], _CV_MAX_CHANNELS)
+        ],
+        axis=-1,
+    )
+    vecs = blurred.reshape(-1, len(spans)).T
+    vecs = vecs - vecs.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+    return np.asarray(vecs / np.where(norms > 0, norms, 1), np.float32)
+
+
+_CV_MAX_CHANNELS = 500  # OpenCV's limit is 512 channels an image
 
 
 _BLURS = (0.3, 0.6, 1.2, 1.8)  # camera softness the templates are made at (Gaussian sigma, px)
@@ -222,36 +236,65 @@ def _mask(allowed: str) -> npt.NDArray[np.bool_]:
     return np.asarray([c in allowed for c in MRZ_ALPHABET])
 
 
-def _read_line(
-    ink: npt.NDArray[np.bool_], shade: F32, allowed: tuple[str, ...], count: int = _LINE_CHARS
-) -> str:
-    scores = line_scores(ink, shade, allowed, count)
-    return "".join(MRZ_ALPHABET[i] for i in np.argmax(scores, axis=1)) if scores.size else ""
-
-
 def line_scores(
     ink: npt.NDArray[np.bool_], shade: F32, allowed: tuple[str, ...], count: int = _LINE_CHARS
 ) -> F32:
     """Per cell of the line, the correlation with each of the 37 glyphs (`-inf` where ICAO
-    does not allow the glyph at that position); an empty array when nothing is glyph-like."""
+    does not allow the glyph at that position), at the line geometry that fits best; an empty
+    array when nothing is glyph-like."""
+    fits = _line_fits(ink, shade, allowed, count)
+    return fits[0] if fits else np.zeros((0, len(MRZ_ALPHABET)), np.float32)
+
+
+def _line_fits(
+    ink: npt.NDArray[np.bool_], shade: F32, allowed: tuple[str, ...], count: int
+) -> list[F32]:
+    """`line_scores` at each line geometry tried (top and bottom edges moved by up to two
+    pixels), the best fitting first; empty when nothing on the line is glyph-like.
+
+    The measured top and bottom are medians over glyphs and fillers, which blur and a slight
+    tilt move by a pixel or two, and a wrong cap height makes every template the wrong size
+    (3 read as 8, `<` as K): the geometry whose glyphs fit best on average is taken."""
     line_height = int(np.flatnonzero(ink.any(axis=1)).size)
     ink = _glyph_ink(ink, line_height)
     if not ink.any():  # nothing glyph-like on the line: an empty reading fails the parse
-        return np.zeros((0, len(MRZ_ALPHABET)), np.float32)
+        return []
     # The glyphs' own grey levels (a pixel's neighbourhood of them), nothing else on the page.
     near = cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     shade = np.where(near, shade, 0).astype(np.float32)
     spans = _blobs(ink, line_height, count) or _even_cells(ink, line_height, count)
     top, bottom, pitch = _geometry(ink, spans)
+    masks = np.stack([_mask(chars) for chars in allowed[: len(spans)]])
+    fits: list[tuple[float, F32]] = []
+    for d_top in _EDGE_SLACK:
+        for d_bottom in _EDGE_SLACK:
+            t, b = max(0, top + d_top), bottom + d_bottom
+            if b - t < _MIN_LINE_PX:
+                continue
+            scores = _scores_at(shade, spans, t, b, pitch)
+            scores[~masks] = -np.inf
+            fits.append((float(scores.max(axis=1).mean()), scores))
+    fits.sort(key=lambda f: -f[0])
+    return [scores for _, scores in fits]
+
+
+_EDGE_SLACK = (-2, -1, 0, 1, 2)  # pixels tried around the measured top and bottom of a line
+# The best fitting geometries whose readings vote on each glyph.
+_STABLE_FITS = 5
+
+
+def _scores_at(shade: F32, spans: list[Span], top: int, bottom: int, pitch: float) -> F32:
+    """Every cell's best correlation with each glyph, for one line geometry."""
     templates = _templates(bottom - top)
     best = np.full((len(spans), len(MRZ_ALPHABET)), -np.inf, np.float32)
     for shift in (-1, 0, 1):  # a pixel of slack either way in where a glyph's cell starts
         moved = [(a + shift, b + shift) for a, b in spans]
-        scores = _cell_vectors(shade, moved, top, bottom, pitch) @ templates.T
+        # einsum, not `@`: a product this small gains nothing from BLAS threads, which spin
+        # for milliseconds when the cores are busy (150 products a page).
+        cells = _cell_vectors(shade, moved, top, bottom, pitch)
+        scores = np.einsum("ij,kj->ik", cells, templates)
         per_char = scores.reshape(len(spans), len(_BLURS), len(MRZ_ALPHABET)).max(axis=1)
         best = np.maximum(best, per_char)
-    for i, chars in enumerate(allowed[: len(spans)]):
-        best[i, ~_mask(chars)] = -np.inf
     return best
 
 
@@ -273,6 +316,11 @@ def read_mrz_lines(page: U8) -> str:
 
     Raises DocumentError(mrz_invalid) when two text lines cannot be found in the MRZ zone.
     """
+    return "\n".join(line[0] for line in _readings(page))
+
+
+def _readings(page: U8) -> list[list[str]]:
+    """Per MRZ line, its readings at the best fitting line geometries (best first)."""
     height = page.shape[0]
     band = page[int(height * _BAND_TOP) :]
     grey: U8 = np.asarray(
@@ -290,18 +338,19 @@ def read_mrz_lines(page: U8) -> str:
     # The MRZ is the last two lines of the page (a printed field may stand above them).
     if len(lines) < 2:
         raise DocumentError(ReasonCode.MRZ_INVALID, "no two MRZ lines at the bottom of the page")
-    read: list[str] = []
+    read: list[list[str]] = []
     for top, bottom in lines[-2:]:
         if not read:
             allowed = _LINE1_ALLOWED
-        elif read[0][2:5] == "KOR":
+        elif read[0][0][2:5] == "KOR":
             allowed = (*_KOR_NUMBER, *_LINE2_ALLOWED[9:])
         else:
             allowed = _LINE2_ALLOWED
         margin = max(1, (bottom - top) // 6)
         rows = slice(max(0, top - margin), bottom + margin)
-        read.append(_read_line(ink[rows], shade[rows], allowed))
-    return "\n".join(read)
+        fits = _line_fits(ink[rows], shade[rows], allowed, _LINE_CHARS)[:_STABLE_FITS]
+        read.append(["".join(MRZ_ALPHABET[i] for i in np.argmax(f, axis=1)) for f in fits] or [""])
+    return read
 
 
 def plausible_line1(line1: str) -> bool:
@@ -313,9 +362,39 @@ def read_mrz(page: U8, *, today: date) -> TD3 | None:
     positional repairs) and line 1 has an MRZ's shape. None otherwise: a misread MRZ is a field
     not read (the document stays unverified), never a reason to reject it."""
     try:
-        mrz = parse_td3(read_mrz_lines(page), today=today)
+        lines = _readings(page)
     except DocumentError:
         return None
-    if not mrz.valid or not plausible_line1(mrz.line1):
+    if len(lines) != 2 or not lines[0][0] or not lines[1][0]:
         return None
-    return mrz
+    (line1, support1), (line2, support2) = (_vote(readings) for readings in lines)
+    # No check digit covers line 1, the nationality or the sex: there a glyph must read the same
+    # at all but one of the best fitting geometries (a letter that changes with a pixel of cap
+    # height, O or Q, D or O, H or M, is a guess, and a wrong name is worse than none; a bare
+    # majority, 3 of 5, once took an M for an H).
+    unchecked2 = [support2[i] for i in (10, 11, 12, 20)]
+    if min(support1) < len(lines[0]) - 1 or min(unchecked2) < len(lines[1]) - 1:
+        return None
+    # The check digits choose between the voted line 2 and its reading at each geometry (the
+    # unchecked cells kept as voted).
+    for reading in dict.fromkeys((line2, *lines[1])):
+        trial = reading[:10] + line2[10:13] + reading[13:20] + line2[20] + reading[21:]
+        try:
+            mrz = parse_td3(f"{line1}\n{trial}", today=today)
+        except DocumentError:
+            continue
+        if mrz.valid and plausible_line1(mrz.line1):
+            return mrz
+    return None
+
+
+def _vote(readings: list[str]) -> tuple[str, list[int]]:
+    """Per cell, the glyph most readings agree on (the best fitting reading's on a tie), and
+    how many readings gave it."""
+    out, support = [], []
+    for i, first in enumerate(readings[0]):
+        column = [r[i] for r in readings if len(r) == len(readings[0])]
+        best = max(dict.fromkeys((first, *column)), key=column.count)
+        out.append(best)
+        support.append(column.count(best))
+    return "".join(out), support
