@@ -48,88 +48,77 @@ router = APIRouter()
 _PROBLEM = problem_responses(401, 403, 404, 409, 410, 413, 415, 422, 429, 503)
 # The capture client's calls: bound to a capture token, rate-limited per client address.
 capture = APIRouter(tags=["capture"], dependencies=[CaptureLimit], responses=_PROBLEM)
-_UPLOAD_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["image"],
-                    "properties": {
-                        "image": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "one still photo: " + ", ".join(sorted(IMAGE_TYPES)),
-                        }
-                    },
-                },
-                "encoding": {"image": {"contentType": ", ".join(sorted(IMAGE_TYPES))}},
-            }
-        },
-    }
+_CHALLENGE_FIELD: dict[str, Any] = {
+    "type": "string",
+    "description": "the challenge spec from POST .../challenge, unchanged",
 }
 
-_CLIP_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["clip", "challenge"],
-                    "properties": {
-                        "clip": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "the recorded clip: " + ", ".join(sorted(VIDEO_TYPES)),
-                        },
-                        "challenge": {
-                            "type": "string",
-                            "description": "the challenge spec from POST .../challenge, unchanged",
-                        },
-                    },
-                },
-                "encoding": {"clip": {"contentType": ", ".join(sorted(VIDEO_TYPES))}},
-            }
-        },
-    }
-}
 
-_FRAMES_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["frame", "timestamps", "challenge"],
-                    "properties": {
-                        "frame": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "minItems": 2,
-                            "maxItems": DEFAULT_CLIP_LIMITS.max_frames,
-                            "description": "the recorded frames in capture order, one part "
-                            "each, all of one size: " + ", ".join(sorted(FRAME_TYPES)),
-                        },
-                        "timestamps": {
-                            "type": "string",
-                            "description": "a JSON array of numbers, one per frame: "
-                            "milliseconds since the first frame (strictly increasing), "
-                            "e.g. [0, 66.7, 133.3]",
-                        },
-                        "challenge": {
-                            "type": "string",
-                            "description": "the challenge spec from POST .../challenge, unchanged",
-                        },
+def _multipart_body(
+    file_part: str, types: frozenset[str], properties: dict[str, Any]
+) -> dict[str, Any]:
+    """OpenAPI for a required multipart body: `properties` (all required), whose `file_part`
+    carries one of `types`."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": list(properties),
+                        "properties": properties,
                     },
-                },
-                "encoding": {"frame": {"contentType": ", ".join(sorted(FRAME_TYPES))}},
-            }
-        },
+                    "encoding": {file_part: {"contentType": ", ".join(sorted(types))}},
+                }
+            },
+        }
     }
-}
+
+
+_UPLOAD_BODY = _multipart_body(
+    "image",
+    IMAGE_TYPES,
+    {
+        "image": {
+            "type": "string",
+            "format": "binary",
+            "description": "one still photo: " + ", ".join(sorted(IMAGE_TYPES)),
+        }
+    },
+)
+_CLIP_BODY = _multipart_body(
+    "clip",
+    VIDEO_TYPES,
+    {
+        "clip": {
+            "type": "string",
+            "format": "binary",
+            "description": "the recorded clip: " + ", ".join(sorted(VIDEO_TYPES)),
+        },
+        "challenge": _CHALLENGE_FIELD,
+    },
+)
+_FRAMES_BODY = _multipart_body(
+    "frame",
+    FRAME_TYPES,
+    {
+        "frame": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "minItems": 2,
+            "maxItems": DEFAULT_CLIP_LIMITS.max_frames,
+            "description": "the recorded frames in capture order, one part each, all of one "
+            "size: " + ", ".join(sorted(FRAME_TYPES)),
+        },
+        "timestamps": {
+            "type": "string",
+            "description": "a JSON array of numbers, one per frame: milliseconds since the "
+            "first frame (strictly increasing), e.g. [0, 66.7, 133.3]",
+        },
+        "challenge": _CHALLENGE_FIELD,
+    },
+)
 
 
 def _upload_options(
