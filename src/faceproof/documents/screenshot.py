@@ -27,7 +27,7 @@ Two kinds of "card" are refused with `card_screenshot`, after `locate_card` and 
 2. **A photo of a card shown on a screen**: the screen's pixel grid, and the moire it beats
    into the camera's sampling, puts isolated periodic peaks into the spectrum of the card's
    surface, which paper does not. `moire` is the median, over 9 patches of 128x128 px spread
-   over the card, of the strongest isolated peak (the method of `liveness.cues.spectral_peaks`:
+   over the card, of the strongest isolated peak (`capture.spectrum`, as the liveness cues:
    a 3x3-bin-averaged log spectrum minus its 15-bin median along each axis, the smaller of the
    two; frequencies >= 0.08 cycles/px; the 8-px JPEG block lattice excluded). The median
    across patches ignores one patch whose text happens to be regular. `moire >= MOIRE_MIN`
@@ -48,6 +48,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from faceproof.capture.spectrum import FFT, band_mask, strongest_peak
 from faceproof.documents.errors import DocumentError
 from faceproof.reasons import ReasonCode
 
@@ -78,9 +79,7 @@ MOIRE_MIN: Final = 3.0
 
 _CLIP_LOW, _CLIP_HIGH = 5, 250
 _MIN_BACKGROUND_SHARE: Final = 0.05
-_FFT: Final = 128
 _LOW: Final = 0.08  # cycles/px: below this, the card's own print and shading
-_MEDIAN: Final = 15  # bins a peak must stand out from
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,58 +134,14 @@ def _tilt(pts: npt.NDArray[np.float64]) -> float:
     return worst
 
 
-def _peak_masks() -> npt.NDArray[np.bool_]:
-    f = np.fft.fftshift(np.fft.fftfreq(_FFT))
-    fx, fy = np.meshgrid(f, f)
-    r = np.hypot(fx, fy)
-    half = (fy > 0) | ((fy == 0) & (fx > 0))  # a real patch's spectrum is symmetric
-    step = _FFT // 8  # JPEG's 8-px block lattice: k/8 cycles/px on both axes, +-2 bins
-    idx = np.arange(_FFT) - _FFT // 2
-    near = np.abs((idx + step // 2) % step - step // 2) <= 2
-    lattice = near[None, :] & near[:, None]
-    usable: npt.NDArray[np.bool_] = half & ~lattice & (r >= _LOW) & (r <= 0.5)
-    return usable
-
-
-_USABLE: Final = _peak_masks()
-_WINDOW: Final = np.outer(np.hanning(_FFT), np.hanning(_FFT))
-
-
-def _running_median(values: npt.NDArray[np.float64], axis: int) -> npt.NDArray[np.float64]:
-    pad = [(0, 0), (0, 0)]
-    pad[axis] = (_MEDIAN // 2, _MEDIAN // 2)
-    padded = np.pad(values, pad, mode="edge")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, _MEDIAN, axis=axis)
-    out: npt.NDArray[np.float64] = np.median(windows, axis=-1)
-    return out
-
-
-def _box_mean3(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    padded = np.pad(values, 1, mode="wrap")
-    out = sum(padded[dy : dy + _FFT, dx : dx + _FFT] for dy in range(3) for dx in range(3)) / 9.0
-    return np.asarray(out, dtype=np.float64)
-
-
-def _patch_peak(patch: U8) -> float:
-    """The strongest isolated spectral peak (amplitude ratio to its neighbours) of a patch."""
-    values = patch.astype(np.float64)
-    power = np.abs(np.fft.fftshift(np.fft.fft2((values - values.mean()) * _WINDOW))) ** 2
-    mag = 0.5 * np.log(_box_mean3(power) + 1e-12)
-    # Only the upper half-plane (rows from the centre on) is usable: the medians are taken
-    # there alone, with the rows above it that the vertical windows reach (same values, half
-    # the work; the medians are most of this check's time).
-    mid, reach = _FFT // 2, _MEDIAN // 2
-    upper = mag[mid:]
-    along_y = _running_median(mag[mid - reach :], 0)[reach:]
-    prominence = np.minimum(upper - _running_median(upper, 1), upper - along_y)
-    return float(np.exp(prominence[_USABLE[mid:]].max()))
+_CARD_BAND: Final = band_mask(_LOW)
 
 
 def card_moire(grey: U8, corners: Corners) -> float:
     """Median over 9 patches spread over the card of the strongest isolated spectral peak."""
     pts = np.asarray(corners, dtype=np.float64)
     h, w = grey.shape
-    half = _FFT // 2
+    half = FFT // 2
     peaks = []
     for u in (0.25, 0.5, 0.75):
         for v in (0.3, 0.5, 0.7):
@@ -196,8 +151,8 @@ def card_moire(grey: U8, corners: Corners) -> float:
             x = int(np.clip(x, half, w - half))
             y = int(np.clip(y, half, h - half))
             patch = grey[y - half : y + half, x - half : x + half]
-            if patch.shape == (_FFT, _FFT):
-                peaks.append(_patch_peak(patch))
+            if patch.shape == (FFT, FFT):
+                peaks.append(strongest_peak(patch, _CARD_BAND)[0])
     return float(np.median(peaks)) if peaks else 0.0
 
 

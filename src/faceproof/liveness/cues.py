@@ -34,17 +34,16 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import median_filter, uniform_filter  # type: ignore[import-untyped]
+
+from faceproof.capture.spectrum import FFT, band_mask, strongest_peak
 
 __all__ = ["CueThresholds", "CueVerdict", "FrameCues", "decide", "frame_cues", "summarise"]
 
 U8 = npt.NDArray[np.uint8]
 F64 = npt.NDArray[np.float64]
 
-_FFT = 128  # spectrum size (the patch is zero-padded to it)
 _LOW = 0.08  # cycles/px: below this, the face's own shading
 _MID_HIGH = 0.25  # cycles/px: halftone below, pixel grid / moire above
-_MEDIAN = 15  # bins: the neighbourhood a peak must stand out from (peaks up to ~7 bins wide)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,50 +69,13 @@ class CueThresholds:
     glare: float = 0.01  # share of the region around a framed face: bona fide 0, screens 0.02+
 
 
-def _masks() -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    f = np.fft.fftshift(np.fft.fftfreq(_FFT))
-    fx, fy = np.meshgrid(f, f)
-    r = np.hypot(fx, fy)
-    half = (fy > 0) | ((fy == 0) & (fx > 0))  # the spectrum of a real patch is symmetric
-    # The 8-px coding-block lattice: k/8 cycles/px on both axes (+-2 bins: the reach of
-    # the 3x3 averaging and of the blocks' content).
-    step = _FFT // 8
-    idx = np.arange(_FFT) - _FFT // 2
-    near = np.abs((idx + step // 2) % step - step // 2) <= 2
-    lattice = near[None, :] & near[:, None]
-    usable = half & ~lattice & (r <= 0.5)
-    mid = usable & (r >= _LOW) & (r < _MID_HIGH)
-    high = usable & (r >= _MID_HIGH)
-    return mid, high
-
-
-_MID_MASK, _HIGH_MASK = _masks()
-_WINDOW = np.outer(np.hanning(_FFT), np.hanning(_FFT))
+_MID_BAND = band_mask(_LOW, _MID_HIGH)
+_HIGH_BAND = band_mask(_MID_HIGH)
 
 
 def spectral_peaks(grey: U8) -> tuple[float, float]:
     """(mid, high): the strongest isolated spectral peak ratio in each band of a grey patch."""
-    h, w = grey.shape
-    side = min(h, w, _FFT)
-    y0, x0 = (h - side) // 2, (w - side) // 2
-    patch = grey[y0 : y0 + side, x0 : x0 + side].astype(np.float64)
-    padded = np.zeros((_FFT, _FFT))
-    o = (_FFT - side) // 2
-    win = np.outer(np.hanning(side), np.hanning(side)) if side != _FFT else _WINDOW
-    padded[o : o + side, o : o + side] = (patch - patch.mean()) * win
-    power = np.abs(np.fft.fftshift(np.fft.fft2(padded))) ** 2
-    # Average 3x3 bins: a pattern seen in perspective spreads over a few bins; noise averages.
-    mag = 0.5 * np.log(uniform_filter(power, size=3, mode="wrap") + 1e-12)
-    # Both bands lie in the upper half-plane (rows from the centre on): the medians are taken
-    # there alone, with the rows above it that the vertical windows reach (same values, half
-    # the work).
-    centre, reach = _FFT // 2, _MEDIAN // 2
-    upper = mag[centre:]
-    along_x = median_filter(upper, size=(1, _MEDIAN), mode="nearest")
-    along_y = median_filter(mag[centre - reach :], size=(_MEDIAN, 1), mode="nearest")[reach:]
-    prominence = np.minimum(upper - along_x, upper - along_y)
-    mid = float(np.exp(prominence[_MID_MASK[centre:]].max()))
-    high = float(np.exp(prominence[_HIGH_MASK[centre:]].max()))
+    mid, high = strongest_peak(grey, _MID_BAND, _HIGH_BAND)
     return mid, high
 
 
@@ -184,7 +146,7 @@ def frame_cues(rgb: U8, box: tuple[float, float, float, float]) -> FrameCues:
     x, y, w, h = box
     grey: U8 = np.asarray(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY), np.uint8)
     # The inner face (forehead to chin, cheek to cheek): a square of 0.8x the box.
-    side = int(max(16, min(_FFT, 0.8 * min(w, h))))
+    side = int(max(16, min(FFT, 0.8 * min(w, h))))
     cx, cy = int(x + w / 2), int(y + h / 2)
     fx0 = min(max(0, cx - side // 2), max(0, img_w - side))
     fy0 = min(max(0, cy - side // 2), max(0, img_h - side))
