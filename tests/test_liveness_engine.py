@@ -35,6 +35,7 @@ from faceproof.liveness.synthetic import (
     replay_clip,
 )
 from faceproof.models.registry import get_spec, resolve_model_file
+from faceproof.parallel import Helpers
 from faceproof.reasons import ReasonCode
 
 REJECTS_FOR_ATTACKS = {ReasonCode.PLANAR_MOTION, ReasonCode.MOTION_INSUFFICIENT}
@@ -225,6 +226,45 @@ def test_spliced_clip_is_face_changed(turns: Clip, engine: LivenessEngine) -> No
     result = engine.analyze(clip)
     assert ReasonCode.FACE_CHANGED in result.reasons
     assert not result.live
+
+
+def test_a_splice_where_the_tracking_parts_meet_is_face_changed(
+    turns: Clip, engine: LivenessEngine
+) -> None:
+    """The clip is tracked in parts, each from a detection: the joint is checked as a keyframe
+    inside one part is."""
+    (_, joint), *_ = [(a, b) for a, b in engine._segments(len(turns.frames)) if a == 0]
+    assert 0 < joint < len(turns.frames)
+    moved = [np.roll(np.asarray(f), 200, axis=1) for f in turns.frames[joint:]]
+    clip = Clip.from_arrays(list(turns.frames[:joint]) + moved, turns.timestamps)
+    result = engine.analyze(clip)
+    assert ReasonCode.FACE_CHANGED in result.reasons
+    assert result.check("continuity").details["cut_at_frame"] == joint
+
+
+def test_the_result_does_not_depend_on_helper_threads(
+    kit: SceneKit, landmarker: FaceMeshLandmarker
+) -> None:
+    """One thread or two: the same checks, scores, frames and reasons, with a blink asked
+    (its eyelid refinement is split between the threads too)."""
+    windows = ((0.6, 1.8), (1.8, 3.0))
+    asked = Challenge("n", "s", ("turn_left", "blink"), windows, 0.0, 1e12)
+    clip = bona_fide_clip(
+        kit, "challenge", seconds=3.0, motion=challenge_motion(asked.actions, asked.windows)
+    )
+    results = []
+    for helpers in (Helpers(0), Helpers(1)):
+        try:
+            one = LivenessEngine(landmarker=landmarker, helpers=helpers).analyze(clip, asked)
+        finally:
+            helpers.close()
+        doc = one.to_dict()
+        doc.pop("analysis_ms")
+        results.append(doc)
+    assert results[0] == results[1]
+    blink = results[0]["checks"]["challenge"]["details"]["actions"][1]
+    assert blink["action"] == "blink"
+    assert blink["done"], results[0]
 
 
 class SwappingEmbedder:

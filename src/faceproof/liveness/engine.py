@@ -19,6 +19,11 @@ and mouth openness. Then the checks run:
 
 No face at all raises `FaceError(face_not_found)`; a second clear face on a keyframe raises
 `FaceError(face_multiple)`.
+
+The clip is always tracked in `track_segments` parts, each from a keyframe detection, so the
+result never depends on how many threads ran them. The parts, the two halves of the blink
+refinement, and the identity embeddings (beside the other checks) run on a free helper thread
+when there is one (faceproof.parallel): on an idle machine that about halves a clip's wait.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import cv2
 import numpy as np
@@ -56,6 +62,7 @@ from faceproof.liveness.landmarks import (
 from faceproof.liveness.pad_model import PadModel
 from faceproof.liveness.parallax import ParallaxConfig, measure_parallax
 from faceproof.liveness.result import CheckResult, LivenessResult
+from faceproof.parallel import Helpers, shared_helpers
 from faceproof.reasons import ReasonCode
 
 __all__ = ["LivenessConfig", "LivenessEngine"]
@@ -72,6 +79,9 @@ class LivenessConfig:
     max_jump_iod: float = 0.8  # centre jump between consecutive tracked frames / IOD: a cut
     max_scale_jump: float = 1.35  # face-size ratio between consecutive tracked frames
     identity_frames: int = 3
+    # The clip is tracked in this many parts, each starting at a keyframe (fixed, so that
+    # results never depend on the thread count); the parts run in parallel.
+    track_segments: int = 2
     min_identity_cosine: float = 0.30  # SFace; impostors sit near 0.1, genuine pairs > 0.45
     min_fps: float = 5.0
     max_fps: float = 120.0
@@ -91,6 +101,32 @@ class _Track:
     keyframe_faces: list[tuple[int, FaceDetection]]
     cut_at: int | None = None
 
+    @classmethod
+    def joined(cls, parts: list[_Track]) -> _Track:
+        """Consecutive parts as one track. Where a part starts (always on a detection), that
+        detection must sit where the previous part's last mesh would have looked next, as a
+        keyframe inside one part must."""
+        meshes: list[FaceMesh | None] = []
+        faces: list[tuple[int, FaceDetection]] = []
+        cuts = [p.cut_at for p in parts if p.cut_at is not None]
+        for part in parts:
+            previous = meshes[-1] if meshes else None
+            start = len(meshes)
+            if previous is not None and part.keyframe_faces:
+                i, det = part.keyframe_faces[0]
+                if i == start and _moved(det, previous.next_roi()):
+                    cuts.append(i)
+            meshes += part.meshes
+            faces += part.keyframe_faces
+        return cls(meshes, faces, min(cuts) if cuts else None)
+
+
+def _moved(det: FaceDetection, roi: Roi) -> bool:
+    """The detected face is not where the track expected it: a cut or another face."""
+    cx, cy = det.box.center
+    iod = max(det.inter_eye_distance, 1.0)
+    return math.hypot(cx - roi.cx, cy - roi.cy) > 1.2 * iod
+
 
 def _logistic(x: float, centre: float, scale: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, (x - centre) / scale))))
@@ -108,14 +144,19 @@ class LivenessEngine:
         config: LivenessConfig | None = None,
         timer: Callable[[], float] = time.perf_counter,
         pad_model: PadModel | None = None,
+        helpers: Helpers | None = None,
     ) -> None:
-        """`pad_model`: an operator's learned PAD cue (liveness.pad_model); None: not used."""
+        """`pad_model`: an operator's learned PAD cue (liveness.pad_model); None: not used.
+        `helpers`: spare threads for an analysis's parts (default: the process's, see
+        faceproof.parallel; `Helpers(0)`: one thread). The models are shared between threads
+        (onnxruntime sessions are thread-safe)."""
         self.detector: FaceDetector = detector or YuNetDetector()
         self.landmarker: Landmarker = landmarker or FaceMeshLandmarker()
         self.embedder: Embedder = embedder or SFaceEmbedder()
         self.config = config or LivenessConfig()
         self.pad_model = pad_model
         self._timer = timer
+        self.helpers = helpers if helpers is not None else shared_helpers()
 
     # --- tracking ---------------------------------------------------------------------------
 
@@ -139,13 +180,34 @@ class LivenessEngine:
             )
         return out
 
+    def _segments(self, frames: int) -> list[tuple[int, int]]:
+        """[start, stop) of each part to track; every start after 0 is a keyframe."""
+        k = self.config.keyframe_every
+        parts = max(1, self.config.track_segments)
+        bounds = [0]
+        for s in range(1, parts):
+            b = round(frames * s / parts / k) * k
+            if bounds[-1] < b < frames:
+                bounds.append(b)
+        return list(zip(bounds, [*bounds[1:], frames], strict=True))
+
     def _track(self, clip: Clip) -> _Track:
+        parts = self.helpers.all(
+            [
+                partial(self._track_part, clip, start, stop)
+                for start, stop in self._segments(len(clip.frames))
+            ]
+        )
+        return _Track.joined(parts)
+
+    def _track_part(self, clip: Clip, start: int, stop: int) -> _Track:
         cfg = self.config
         meshes: list[FaceMesh | None] = []
         keyframe_faces: list[tuple[int, FaceDetection]] = []
         roi: Roi | None = None
         cut_at: int | None = None
-        for i, frame in enumerate(clip.frames):
+        for i in range(start, stop):
+            frame = clip.frames[i]
             det: FaceDetection | None = None
             if roi is None or i % cfg.keyframe_every == 0:
                 ranked = self._detect(frame)
@@ -166,12 +228,9 @@ class LivenessEngine:
                             frame=i,
                         )
                     keyframe_faces.append((i, det))
-                    if roi is not None:
-                        # The tracked face and the detected one must be the same place.
-                        cx, cy = det.box.center
-                        iod = max(det.inter_eye_distance, 1.0)
-                        if math.hypot(cx - roi.cx, cy - roi.cy) > 1.2 * iod and cut_at is None:
-                            cut_at = i
+                    # The tracked face and the detected one must be the same place.
+                    if roi is not None and cut_at is None and _moved(det, roi):
+                        cut_at = i
                     if roi is None:
                         roi = Roi.from_detection(det)
                 elif roi is None:
@@ -246,7 +305,22 @@ class LivenessEngine:
             "light", score, ok, None if ok else ReasonCode.TOO_DARK, {"face_luma": round(luma, 1)}
         )
 
-    def _continuity(self, clip: Clip, track: _Track) -> CheckResult:
+    def _identity(self, clip: Clip, track: _Track) -> tuple[float, list[int]]:
+        """Lowest SFace cosine between a few keyframes spread over the clip, and those frames."""
+        faces = track.keyframe_faces
+        picks = sorted(
+            {round(k) for k in np.linspace(0, len(faces) - 1, self.config.identity_frames)}
+        )
+        chosen = [faces[k] for k in picks] if faces else []
+        embeddings = [self.embedder.embed(clip.frames[i], det) for i, det in chosen]
+        min_cos = 1.0
+        for a in range(len(embeddings)):
+            for b in range(a + 1, len(embeddings)):
+                min_cos = min(min_cos, float(np.dot(embeddings[a], embeddings[b])))
+        del embeddings  # never kept
+        return min_cos, [i for i, _ in chosen]
+
+    def _continuity(self, track: _Track, identity: tuple[float, list[int]]) -> CheckResult:
         cfg = self.config
         details: dict[str, object] = {}
         cut = track.cut_at
@@ -266,18 +340,9 @@ class LivenessEngine:
             prev = mesh
         if cut is not None:
             details["cut_at_frame"] = cut
-        # Identity: SFace on a few keyframes spread over the clip.
-        faces = track.keyframe_faces
-        picks = sorted({round(k) for k in np.linspace(0, len(faces) - 1, cfg.identity_frames)})
-        chosen = [faces[k] for k in picks] if faces else []
-        embeddings = [self.embedder.embed(clip.frames[i], det) for i, det in chosen]
-        min_cos = 1.0
-        for a in range(len(embeddings)):
-            for b in range(a + 1, len(embeddings)):
-                min_cos = min(min_cos, float(np.dot(embeddings[a], embeddings[b])))
-        del embeddings  # never kept
+        min_cos, identity_frames = identity
         details["min_identity_cosine"] = round(min_cos, 3)
-        details["identity_frames"] = [i for i, _ in chosen]
+        details["identity_frames"] = identity_frames
         ok = cut is None and min_cos >= cfg.min_identity_cosine
         score = 0.0 if cut is not None else _logistic(min_cos, cfg.min_identity_cosine, 0.05)
         return CheckResult(
@@ -389,13 +454,34 @@ class LivenessEngine:
             w for a, w in zip(challenge.actions, challenge.windows, strict=True) if a == "blink"
         ]
         t0 = clip.timestamps[tracked[0]]
-        for i in tracked:
-            if any(start <= clip.timestamps[i] - t0 <= end for start, end in spans):
-                track.meshes[i] = refine(clip.frames[i], track.meshes[i])
+        frames = [
+            i
+            for i in tracked
+            if any(start <= clip.timestamps[i] - t0 <= end for start, end in spans)
+        ]
+
+        def refine_all(part: list[int]) -> list[FaceMesh]:
+            return [refine(clip.frames[i], track.meshes[i]) for i in part]
+
+        half = len(frames) // 2
+        refined = self.helpers.all(
+            [partial(refine_all, frames[:half]), partial(refine_all, frames[half:])]
+        )
+        for i, mesh in zip(frames, [m for part in refined for m in part], strict=True):
+            track.meshes[i] = mesh
 
     # --- the whole analysis -----------------------------------------------------------------
 
-    def analyze(self, clip: Clip, challenge: Challenge | None = None) -> LivenessResult:
+    def analyze(
+        self,
+        clip: Clip,
+        challenge: Challenge | None = None,
+        *,
+        with_best_frame: Callable[[int], object] | None = None,
+    ) -> LivenessResult:
+        """`with_best_frame(i)`: called with the best frame's index as soon as it is known,
+        while the identity embeddings run beside (the caller's 1:1 match, which then adds no
+        wait); it runs whether or not the clip turns out live, and its errors propagate."""
         started = self._timer()
         cfg = self.config
         track = self._track(clip)
@@ -404,6 +490,8 @@ class LivenessEngine:
             raise FaceError(ReasonCode.FACE_NOT_FOUND, "No face was found in the video.")
         if challenge is not None and "blink" in challenge.actions:
             self._refine_eyelids(clip, track, tracked, challenge)
+        # SFace on the identity keyframes (the costliest check) beside the others.
+        identity = self.helpers.beside(lambda: self._identity(clip, track))
         meshes = [track.meshes[i] for i in tracked]
         measures = []
         for i in tracked:
@@ -416,7 +504,7 @@ class LivenessEngine:
                 )
             )
         checks = [self._timing(clip), self._light(clip, track.meshes)]
-        checks.append(self._continuity(clip, track))
+        continuity_at = len(checks)
         # Parallax against the most frontal tracked frame.
         yaws = np.asarray([m.yaw for m in measures])
         pitches = np.asarray([m.pitch for m in measures])
@@ -433,6 +521,10 @@ class LivenessEngine:
         checks.append(CheckResult("parallax", par.score, par_code is None, par_code, par.to_dict()))
         checks.append(self._passive(clip, tracked, meshes))
         checks += self._pad_model(clip, tracked, meshes, checks[-1])
+        best = self._best_frame(clip, tracked, meshes, frontal)
+        if with_best_frame is not None and best is not None:
+            with_best_frame(best)
+        checks.insert(continuity_at, self._continuity(track, identity.result()))
         if challenge is not None:
             followed, action_checks = follow_actions(measures, challenge, cfg.actions)
             done = sum(c.done for c in action_checks)
@@ -456,7 +548,6 @@ class LivenessEngine:
         score = min(c.score for c in checks)
         if not live:
             score = min(score, 0.49)
-        best = self._best_frame(clip, tracked, meshes, frontal)
         return LivenessResult(
             live=live,
             score=float(score),
