@@ -275,7 +275,7 @@ def liveness_models(engine: LivenessEngine) -> list[str]:
     return [i for i in (*ids, eyes, embedder, pad) if isinstance(i, str)]
 
 
-def _frame_image(frame: npt.NDArray[np.uint8]) -> DecodedImage:
+def frame_image(frame: npt.NDArray[np.uint8]) -> DecodedImage:
     """A clip frame as a `DecodedImage` for the face comparer (no re-encoding)."""
     import numpy as np
 
@@ -305,16 +305,28 @@ def gather_evidence(
     from faceproof.errors import InputError
 
     models = liveness_models(engine)
+    # The best frame's template is taken while liveness still runs its identity check beside
+    # (no extra wait); it is used only if the clip is live, and dropped either way.
+    taken: list[FaceTemplate | InputError] = []
+
+    def take_template(best: int) -> None:
+        try:
+            taken.append(comparer.template(frame_image(clip.frames[best])))
+        except InputError as exc:
+            taken.append(exc)
+
     try:
-        liveness = engine.analyze(clip, challenge)
+        liveness = engine.analyze(clip, challenge, with_best_frame=take_template)
     except InputError as exc:
         return Evidence(None, None, exc.code, tuple(models))
     if not liveness.live:
         return Evidence(liveness, None, None, tuple(models))
-    if liveness.best_frame is None:
+    if liveness.best_frame is None or not taken:
         return Evidence(liveness, None, ReasonCode.FACE_NOT_FOUND, tuple(models))
+    live = taken.pop()
+    if isinstance(live, InputError):
+        return Evidence(liveness, None, live.code, tuple(models))
     try:
-        live = comparer.template(_frame_image(clip.frames[liveness.best_frame]))
         match = comparer.compare_templates(card, live)
     except InputError as exc:
         return Evidence(liveness, None, exc.code, tuple(models))
@@ -435,7 +447,7 @@ def read_card(
         # The number is handed to the policy (the line registry) here and goes no further.
         evidence = replace(evidence, policy=check_policy(policy, number))
     try:
-        template = comparer.template(_frame_image(result.portrait))
+        template = comparer.template(frame_image(result.portrait))
     except InputError as exc:
         if exc.code is not ReasonCode.FACE_NOT_FOUND:
             raise

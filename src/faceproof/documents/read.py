@@ -31,8 +31,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import partial
 from typing import Final
 
 import numpy as np
@@ -68,7 +69,9 @@ from faceproof.documents.portrait import check_portrait, cut_portrait
 from faceproof.documents.screenshot import refuse_screenshot
 from faceproof.documents.types import Check, DocumentRead, DocumentType, PortraitBox
 from faceproof.documents.validators import parse_registration_number
+from faceproof.errors import InputError
 from faceproof.faces.detector import FaceDetector
+from faceproof.parallel import Helpers, Part, shared_helpers
 from faceproof.reasons import ReasonCode
 
 __all__ = ["MRZ_PAGE_PORTRAIT_BOX", "PORTRAIT_BOXES", "ReadResult", "classify", "read_document"]
@@ -236,12 +239,17 @@ def read_document(
     eng: OcrEngine,
     detector: FaceDetector | None = None,
     issuer: IssuerCheck | None = None,
+    helpers: Helpers | None = None,
 ) -> ReadResult:
     """Read one card photo (RGB). `kor` is a `kor+eng` engine, `eng` an `eng` engine.
 
     When no card outline is found (a scan cut to the page, a page of a booklet) or no title is
     read, the photo is searched for a machine-readable zone instead (`_read_by_mrz`); a photo
-    with the shape of an ID-1 card is first read as the card itself."""
+    with the shape of an ID-1 card is first read as the card itself.
+
+    The screenshot check runs on a free helper thread (`helpers`, default the process's; see
+    faceproof.parallel) beside the reading; its refusal wins over anything the reading found,
+    as when it ran first."""
     located_by = "outline"
     try:
         quad = locate_card(photo)
@@ -252,7 +260,47 @@ def read_document(
         if frame is None:
             return _read_by_mrz(photo, today=today, detector=detector, not_found=exc)
         quad, located_by = frame, "frame"
-    refuse_screenshot(photo, quad.corners, whole_frame=located_by == "frame")
+    screenshot = (helpers or shared_helpers()).beside(
+        partial(refuse_screenshot, photo, quad.corners, whole_frame=located_by == "frame")
+    )
+    try:
+        result = _read_located(
+            photo,
+            quad,
+            located_by,
+            today=today,
+            kor=kor,
+            eng=eng,
+            detector=detector,
+            screenshot=screenshot,
+        )
+    except InputError:
+        screenshot.result()  # a screenshot is refused as such, whatever else failed
+        raise
+    screenshot.result()
+    # The issuer is asked only about a card that passed every local check.
+    read = result.document
+    if issuer is not None and read.type is not DocumentType.PASSPORT:
+        checks = (*read.checks, _ask_issuer(issuer, read.type, read.fields))
+        result = replace(
+            result, document=DocumentRead(read.type, read.fields, checks, read.portrait)
+        )
+    return result
+
+
+def _read_located(
+    photo: npt.NDArray[np.uint8],
+    quad: CardQuad,
+    located_by: str,
+    *,
+    today: date,
+    kor: OcrEngine,
+    eng: OcrEngine,
+    detector: FaceDetector | None,
+    screenshot: Part[None],
+) -> ReadResult:
+    """`read_document` once the card is located, but for the issuer; the screenshot check
+    runs beside, and its verdict is awaited before the slow search for a passport's MRZ."""
     sharp = sharpness(rectify(photo, quad.corners, size=ID1_SIZE))
     if sharp < MIN_SHARPNESS:
         raise DocumentError(
@@ -261,6 +309,7 @@ def read_document(
     try:
         doc_type, card, corners = classify(photo, quad, kor)
     except DocumentError as exc:
+        screenshot.result()  # a screenshot is refused now, not after seconds of MRZ search
         return _read_by_mrz(photo, today=today, detector=detector, not_found=exc)
     _refuse_glare(card, doc_type)
     fields: dict[str, str] = {}
@@ -281,12 +330,8 @@ def read_document(
     size = TD3_SIZE if doc_type is DocumentType.PASSPORT else ID1_SIZE
     portrait = cut_portrait(photo, corners, box, size)
     read = validate_document(doc_type, fields, today=today, portrait=box)
-    extra: tuple[Check, ...] = ()
     if detector is not None:
-        extra += check_portrait(portrait, detector).checks
-    if issuer is not None and doc_type is not DocumentType.PASSPORT:
-        extra += (_ask_issuer(issuer, doc_type, read.fields),)
-    if extra:
+        extra = check_portrait(portrait, detector).checks
         read = DocumentRead(read.type, read.fields, read.checks + extra, read.portrait)
     return ReadResult(read, corners, card, portrait, located_by=located_by)
 
