@@ -85,6 +85,7 @@ def test_serve_end_to_end_without_token_in_logs(tmp_path: Path) -> None:
         proc.terminate()
         out, err = proc.communicate(timeout=30)
     logs = out + err
+    assert "models loaded in" in logs  # before listening: no request waits for a model
     assert '"route": "/v1/capture/{token}/consent"' in logs
     assert token not in logs
     assert key["key"] not in logs
@@ -143,3 +144,23 @@ def test_first_development_start_prints_keys_for_the_web_pages_once(tmp_path: Pa
     finally:
         logs = _stop(second)
     assert "fpk_" not in logs
+
+
+def test_warm_up_makes_every_pooled_engine_before_the_first_request(tmp_path: Path) -> None:
+    from faceproof.api import create_app
+    from faceproof.settings import Settings
+
+    app = create_app(Settings(data_dir=tmp_path / "data", liveness_slots=2))
+    service = app.state.service
+    try:
+        service.warm_up()
+        engines = service._liveness.drain()
+        ocr = service._ocr.drain()
+        assert len(engines) == 2
+        assert len({id(e) for e in engines}) == 2
+        assert len(ocr) == 2
+        for kor, eng in ocr:
+            kor.close()
+            eng.close()
+    finally:
+        service.close()

@@ -73,6 +73,7 @@ from faceproof.verification import (
     check_policy,
     comparer_models,
     decide,
+    frame_image,
     gather_evidence,
     read_card,
 )
@@ -168,6 +169,25 @@ class _Pool(Generic[T]):
         try:
             yield item
         finally:
+            self._free.put(item)
+
+    def fill(self, prepare: Callable[[T], object]) -> None:
+        """Make every instance now and `prepare` each (the models load and run once before
+        the first request, not during it)."""
+        made = []
+        while True:
+            with self._lock:
+                if self._created >= self._size:
+                    break
+                self._created += 1
+            try:
+                made.append(self._factory())
+                prepare(made[-1])
+            except BaseException:
+                with self._lock:
+                    self._created -= 1
+                raise
+        for item in made:
             self._free.put(item)
 
     def drain(self) -> list[T]:
@@ -287,6 +307,29 @@ class VerificationService:
             settings.rate_limit_client_per_minute, clock, self.shared.buckets, scope="client"
         )
         self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Load every model this worker will use and run each once (onnxruntime and
+        libtesseract do their first-run allocations then): the face comparer, one liveness
+        engine per slot, the OCR engines. Otherwise the first requests to need each would
+        wait for it (about a second for a liveness engine) while others are served. The input
+        is the bundled public-domain example portrait (faceproof.examples), nothing personal.
+        """
+        import numpy as np
+        from PIL import Image
+
+        from faceproof.examples import example_portrait
+        from faceproof.liveness.challenge import Challenge
+        from faceproof.liveness.clip import Clip
+
+        canvas = np.full((480, 640, 3), 128, np.uint8)
+        canvas[:, 80:560] = np.asarray(example_portrait().convert("RGB").resize((480, 480)))
+        self._comparer().template(frame_image(canvas))
+        still = Clip.from_arrays([canvas] * 12, [i / 15 for i in range(12)])
+        blink = Challenge("warm-up", "warm-up", ("blink",), ((0.2, 0.8),), 0.0, 1e12)
+        self._liveness.fill(lambda engine: engine.analyze(still, blink))
+        blank = Image.new("L", (200, 40), 255)
+        self._ocr.fill(lambda pair: [ocr.read_line(blank) for ocr in pair])
 
     def close(self) -> None:
         """Release the OCR engines and the issuer client (the app's shutdown)."""

@@ -16,6 +16,7 @@ import ipaddress
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -173,6 +174,9 @@ def _serve(args: argparse.Namespace) -> int:
     if "public_base_url" not in settings.model_fields_set:
         settings.public_base_url = f"{scheme}://{args.host}:{args.port}"
     app = create_app(settings)
+    started = time.perf_counter()
+    app.state.service.warm_up()  # before listening: no request waits for a model to load
+    print(f"models loaded in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     _announce(app, settings.public_base_url.rstrip("/"))
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
