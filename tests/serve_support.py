@@ -200,6 +200,8 @@ class SessionRun:
     error: str | None = None
     total_s: float = 0.0
     recording_s: float = 0.0  # the paced waits (`pace=True`)
+    actions: tuple[str, ...] = ()  # the challenge the clip answered (the last one)
+    started: float = 0.0  # the clock when the session began
 
     @property
     def net_s(self) -> float:
@@ -224,7 +226,7 @@ def run_session(
     an unexpected one ends the run with `error` set."""
     run = SessionRun()
     auth = {"Authorization": f"Bearer {key}"}
-    start = clock()
+    start = run.started = clock()
 
     def step(name: str, method: str, url: str, **kwargs: Any) -> Any:
         t = clock()
@@ -297,6 +299,7 @@ def _draw(
             return None, None
         actions = tuple(a["action"] for a in body["actions"])
         if actions in inputs.clips:
+            run.actions = actions
             return body["challenge"], inputs.clips[actions]
         # Not one we have a clip for: its time counts as a re-draw, not as the session's step.
         last = run.draw_times[-1]
