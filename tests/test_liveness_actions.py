@@ -204,6 +204,46 @@ def test_a_missing_open_mouth_fails_and_a_rendered_one_passes(
     assert done.live, done.to_dict()
 
 
+class _CountingRefiner(_MeshOnly):
+    """The face mesh with its eye-contour model, counting the frames refined."""
+
+    def __init__(self, inner: FaceMeshLandmarker) -> None:
+        super().__init__(inner)
+        self.refined = 0
+
+    def refine_eyes(self, rgb: np.ndarray[Any, Any], mesh: Any) -> Any:
+        self.refined += 1
+        return self._inner.refine_eyes(rgb, mesh)
+
+
+def test_eyelids_are_refined_in_two_passes(
+    liveness_engine: LivenessEngine, blink_then_turn: Clip, turn_then_mouth: Clip
+) -> None:
+    """Every other frame of the neutral start and the blink's window, then only the skipped
+    neighbours of frames whose eyes were closing: about half the model runs, same verdict."""
+    assert isinstance(liveness_engine.landmarker, FaceMeshLandmarker)
+    counting = _CountingRefiner(liveness_engine.landmarker)
+    engine = LivenessEngine(
+        detector=liveness_engine.detector, embedder=liveness_engine.embedder, landmarker=counting
+    )
+    asked = challenge("blink", "turn_right")
+    t0 = blink_then_turn.timestamps[0]
+    neutral_s = engine.config.actions.neutral_s
+    judged = sum(
+        1
+        for t in blink_then_turn.timestamps
+        if t - t0 <= neutral_s or WINDOWS[0][0] <= t - t0 <= WINDOWS[0][1]
+    )
+    done = engine.analyze(blink_then_turn, asked)
+    assert done.live, done.to_dict()
+    first_pass = (judged + 1) // 2
+    assert first_pass <= counting.refined <= first_pass + 6  # a blink adds its neighbours
+    counting.refined = 0
+    missing = engine.analyze(turn_then_mouth, challenge("blink", "open_mouth"))
+    assert actions_done(missing)["blink"] is False
+    assert counting.refined <= first_pass + 1  # open eyes: the first pass only
+
+
 def test_the_plain_mesh_engine_does_not_see_the_blink(
     plain_engine: LivenessEngine, blink_then_turn: Clip
 ) -> None:

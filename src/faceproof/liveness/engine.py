@@ -128,6 +128,11 @@ def _moved(det: FaceDetection, roi: Roi) -> bool:
     return math.hypot(cx - roi.cx, cy - roi.cy) > 1.2 * iod
 
 
+# An eye ratio below this fraction of the open-eye baseline is closing: its frame's skipped
+# neighbours get refined eyelids too (LivenessEngine._refine_eyelids).
+_CLOSING = 0.85
+
+
 def _logistic(x: float, centre: float, scale: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, (x - centre) / scale))))
 
@@ -444,31 +449,54 @@ class LivenessEngine:
     ) -> None:
         """Eyelids from the eye-contour model on the frames a blink is judged on: the neutral
         start (the open-eye baseline) and each blink's window. The face mesh alone keeps its
-        eyes open on a closed eye, so without this no blink is ever seen; it costs two small
-        model runs per frame, so only those frames get it."""
+        eyes open on a closed eye, so without this no blink is ever seen.
+
+        The model costs two runs (~7 ms) per frame, so it runs in two passes: every other
+        frame first, then the skipped neighbours of any frame whose eyes were already closing
+        (below `_CLOSING` of the baseline). A blink lasts several frames, closing and opening,
+        so one of them is always in the first pass. Frames left unrefined have no eye ratio
+        (`analyze`): the plain mesh's would not compare with the refined baseline."""
         refine = getattr(self.landmarker, "refine_eyes", None)
         if refine is None:  # a landmarker without an eye model (tests' fakes)
             return
-        spans = [(0.0, self.config.actions.neutral_s)]
-        spans += [
+        neutral_s = self.config.actions.neutral_s
+        windows = [
             w for a, w in zip(challenge.actions, challenge.windows, strict=True) if a == "blink"
         ]
         t0 = clip.timestamps[tracked[0]]
-        frames = [
-            i
-            for i in tracked
-            if any(start <= clip.timestamps[i] - t0 <= end for start, end in spans)
+        spans = [
+            [i for i in tracked if start <= clip.timestamps[i] - t0 <= end]
+            for start, end in [(0.0, neutral_s), *windows]
         ]
 
         def refine_all(part: list[int]) -> list[FaceMesh]:
             return [refine(clip.frames[i], track.meshes[i]) for i in part]
 
-        half = len(frames) // 2
-        refined = self.helpers.all(
-            [partial(refine_all, frames[:half]), partial(refine_all, frames[half:])]
-        )
-        for i, mesh in zip(frames, [m for part in refined for m in part], strict=True):
-            track.meshes[i] = mesh
+        def refine_in_parallel(frames: list[int]) -> None:
+            half = len(frames) // 2
+            parts = self.helpers.all(
+                [partial(refine_all, frames[:half]), partial(refine_all, frames[half:])]
+            )
+            for i, mesh in zip(frames, [m for part in parts for m in part], strict=True):
+                track.meshes[i] = mesh
+
+        def eye(i: int) -> float:
+            mesh = track.meshes[i]
+            return eye_aspect_ratio(mesh) if mesh is not None else math.nan
+
+        first = {i for span in spans for i in span[::2]}
+        refine_in_parallel(sorted(first))
+        baseline = [eye(i) for i in spans[0] if i in first]
+        if not baseline:
+            return
+        closing = _CLOSING * float(np.median(baseline))
+        second: set[int] = set()
+        for span in spans[1:]:
+            for k, i in enumerate(span):
+                if i in first and eye(i) < closing:
+                    second.update(j for j in span[max(0, k - 1) : k + 2] if j not in first)
+        if second:
+            refine_in_parallel(sorted(second))
 
     # --- the whole analysis -----------------------------------------------------------------
 
@@ -493,15 +521,20 @@ class LivenessEngine:
         # SFace on the identity keyframes (the costliest check) beside the others.
         identity = self.helpers.beside(lambda: self._identity(clip, track))
         meshes = [track.meshes[i] for i in tracked]
+        refined = (
+            challenge is not None
+            and "blink" in challenge.actions
+            and hasattr(self.landmarker, "refine_eyes")
+        )
         measures = []
         for i in tracked:
             mesh = track.meshes[i]
             assert mesh is not None
             yaw, pitch, _ = head_pose(mesh)
+            # With a blink asked, only refined eyelids are compared (see _refine_eyelids).
+            eye = eye_aspect_ratio(mesh) if mesh.eyelids is not None or not refined else math.nan
             measures.append(
-                FrameMeasures(
-                    clip.timestamps[i], yaw, pitch, eye_aspect_ratio(mesh), mouth_openness(mesh)
-                )
+                FrameMeasures(clip.timestamps[i], yaw, pitch, eye, mouth_openness(mesh))
             )
         checks = [self._timing(clip), self._light(clip, track.meshes)]
         continuity_at = len(checks)
