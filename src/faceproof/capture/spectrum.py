@@ -17,7 +17,8 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import median_filter, uniform_filter  # type: ignore[import-untyped]
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.ndimage import uniform_filter  # type: ignore[import-untyped]
 
 __all__ = ["FFT", "band_mask", "strongest_peak"]
 
@@ -50,6 +51,18 @@ def band_mask(low: float, high: float = math.inf) -> npt.NDArray[np.bool_]:
     return mask
 
 
+def _running_median(values: npt.NDArray[np.float64], axis: int) -> npt.NDArray[np.float64]:
+    """The median of the `MEDIAN` values centred on each along `axis`, edges repeated: what
+    `scipy.ndimage.median_filter(size=MEDIAN, mode="nearest")` gives along one axis, exactly
+    (an odd window's median is one value: `np.partition` finds it about 5x faster)."""
+    reach = MEDIAN // 2
+    pad = [(0, 0)] * values.ndim
+    pad[axis] = (reach, reach)
+    windows = sliding_window_view(np.pad(values, pad, mode="edge"), MEDIAN, axis=axis)
+    median: npt.NDArray[np.float64] = np.partition(windows, reach, axis=-1)[..., reach]
+    return median
+
+
 def _prominence(grey: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
     h, w = grey.shape
     side = min(h, w, FFT)
@@ -65,8 +78,8 @@ def _prominence(grey: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
     # the vertical windows reach: the same values as on the whole spectrum, half the work.
     reach = MEDIAN // 2
     upper = mag[_CENTRE:]
-    along_x = median_filter(upper, size=(1, MEDIAN), mode="nearest")
-    along_y = median_filter(mag[_CENTRE - reach :], size=(MEDIAN, 1), mode="nearest")[reach:]
+    along_x = _running_median(upper, axis=1)
+    along_y = _running_median(mag[_CENTRE - reach :], axis=0)[reach:]
     prominence: npt.NDArray[np.float64] = np.minimum(upper - along_x, upper - along_y)
     return prominence
 
