@@ -306,6 +306,9 @@ def test_one_photo_held_still_is_an_attempt_that_is_not_live(
     assert "match_accepted" not in step["reasons"]
     assert {"challenge_not_followed", "motion_insufficient"} & set(step["reasons"])
     assert_problem(_post_frames(fenv, path, spec, frames, stamps), 409, "challenge_unknown")
+    # The used challenge is what is wrong, whatever else is: frames out of order, or too few.
+    assert_problem(_post_frames(fenv, path, spec, frames, stamps[::-1]), 409, "challenge_unknown")
+    assert_problem(_post_frames(fenv, path, spec, frames[:1], [0]), 409, "challenge_unknown")
     assert _attempts_used(fenv, session) == 1
 
 

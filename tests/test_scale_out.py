@@ -188,13 +188,17 @@ def test_a_challenge_is_used_once_across_concurrent_workers(state: RedisState) -
     for thread in threads:
         thread.join()
     assert sorted(winners) == [False] * 7 + [True]
+    assert state.was_used("challenge:ses_1:nonce")
+    assert not state.was_used("challenge:ses_2:nonce")  # a look claims nothing:
     assert state.consume_once("challenge:ses_2:nonce", until)
     keys = [k.decode() for k in state.client.scan_iter(match=f"{state.prefix}used:*")]
     assert len(keys) == 2
     assert all("nonce" not in k and "ses_" not in k for k in keys)  # hashed
     assert 120_000 < state.client.pttl(keys[0]) <= 122_000  # until expiry, a second to spare
     memory = MemoryState(_now)
+    assert not memory.was_used("k")
     assert memory.consume_once("k", until)
+    assert memory.was_used("k")
     assert not memory.consume_once("k", until)
 
 

@@ -139,6 +139,11 @@ def _messages(codes: list[str]) -> list[ReasonPublic]:
     return out
 
 
+def _challenge_key(session_id: str, challenge: Challenge) -> str:
+    """The shared-state key that marks a challenge used (single use, across workers)."""
+    return f"challenge:{session_id}:{challenge.nonce}"
+
+
 class _Pool(Generic[T]):
     """Instances made by `factory` on first need, at most `size`; each serves one request at a
     time (libtesseract and OpenCV's face detector keep per-call state, so they are not shared
@@ -319,7 +324,6 @@ class VerificationService:
         from PIL import Image
 
         from faceproof.examples import example_portrait
-        from faceproof.liveness.challenge import Challenge
         from faceproof.liveness.clip import Clip
 
         canvas = np.full((480, 640, 3), 128, np.uint8)
@@ -963,7 +967,7 @@ class VerificationService:
             raise ApiError(exc.code, exc.detail) from exc
         # Atomic check-and-consume in the shared state, so no other worker accepts it again.
         until = datetime.fromtimestamp(challenge.expires_at, UTC)
-        if not self.shared.consume_once(f"challenge:{session_id}:{challenge.nonce}", until):
+        if not self.shared.consume_once(_challenge_key(session_id, challenge), until):
             raise ApiError(ReasonCode.CHALLENGE_UNKNOWN)
         return challenge
 
@@ -996,9 +1000,12 @@ class VerificationService:
             if session.attempts_used >= session.attempts_limit:
                 raise ApiError(ReasonCode.ATTEMPTS_EXHAUSTED)
             try:
-                self.challenges.verify(spec, session=session.id)
+                challenge = self.challenges.verify(spec, session=session.id)
             except ChallengeError as exc:
                 raise ApiError(exc.code, exc.detail) from exc
+            # A replayed challenge is a 409 whatever the frames are (it is claimed below).
+            if self.shared.was_used(_challenge_key(session.id, challenge)):
+                raise ApiError(ReasonCode.CHALLENGE_UNKNOWN)
         limits = ClipLimits(max_bytes=self.settings.max_clip_bytes)
         clip = decode_frames(frames, parse_timestamps_ms(timestamps_json), limits)
         return self._liveness_attempt(token, spec, lambda: clip)

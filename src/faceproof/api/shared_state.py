@@ -92,6 +92,10 @@ class SharedState(Protocol):
         """Mark `key` used until `expires_at`: True the first time, False ever after."""
         ...
 
+    def was_used(self, key: str) -> bool:
+        """Whether `key` is already used (a look, not a claim: only `consume_once` claims)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -116,6 +120,10 @@ class MemoryState:
                 self._used = {k: t for k, t in self._used.items() if t > now}
             self._used[key] = expires_at
             return True
+
+    def was_used(self, key: str) -> bool:
+        with self._lock:
+            return key in self._used
 
     def close(self) -> None:
         return None
@@ -266,6 +274,10 @@ class RedisState:
         with _redis_errors():
             done = self.client.set(f"{self.prefix}used:{_hashed(key)}", b"1", nx=True, px=ttl_ms)
         return bool(done)
+
+    def was_used(self, key: str) -> bool:
+        with _redis_errors():
+            return bool(self.client.exists(f"{self.prefix}used:{_hashed(key)}"))
 
     def close(self) -> None:
         self.client.close()
