@@ -11,10 +11,12 @@ import argparse
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from faceproof.comparison import FaceComparer
 from faceproof.errors import FaceError
 from faceproof.faces.types import FaceDetection, FloatArray
 from faceproof.liveness import Clip, LivenessEngine, LivenessResult, load_clip
@@ -37,6 +39,7 @@ from faceproof.liveness.synthetic import (
 from faceproof.models.registry import get_spec, resolve_model_file
 from faceproof.parallel import Helpers
 from faceproof.reasons import ReasonCode
+from faceproof.verification import frame_image
 
 REJECTS_FOR_ATTACKS = {ReasonCode.PLANAR_MOTION, ReasonCode.MOTION_INSUFFICIENT}
 
@@ -280,6 +283,49 @@ class SwappingEmbedder:
         v = np.zeros(8, np.float32)
         v[0 if self.calls == 1 else 1] = 1.0
         return v
+
+
+class CountingEmbedder:
+    """The real recogniser, counting its runs."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.calls = 0
+
+    def embed(self, rgb: np.ndarray, face: FaceDetection) -> FloatArray:
+        self.calls += 1
+        embedding: FloatArray = self.inner.embed(rgb, face)
+        return embedding
+
+
+def test_the_callers_best_frame_embedding_stands_in_for_the_middle_keyframe(
+    turns: Clip, landmarker: FaceMeshLandmarker, engine: LivenessEngine, comparer: FaceComparer
+) -> None:
+    counting = CountingEmbedder(engine.embedder)
+    counted = LivenessEngine(landmarker=landmarker, detector=engine.detector, embedder=counting)
+    alone = counted.analyze(turns)
+    assert counting.calls == 3  # three keyframes
+    counting.calls = 0
+    given: list[int] = []
+
+    def best_template(i: int) -> FloatArray | None:
+        given.append(i)
+        template = comparer.template(frame_image(turns.frames[i]))
+        return template.embeddings.get(counting.model_id)
+
+    shared = counted.analyze(turns, with_best_frame=best_template)
+    assert counting.calls == 2  # the first and last keyframes; the best frame came embedded
+    assert given == [shared.best_frame]
+    identity = shared.check("continuity").details
+    assert shared.best_frame in identity["identity_frames"]
+    assert len(identity["identity_frames"]) == 3
+    assert shared.live == alone.live
+    assert identity["min_identity_cosine"] > 0.5  # one face throughout
+    counting.calls = 0
+    none = counted.analyze(turns, with_best_frame=lambda i: None)  # another model's caller
+    assert counting.calls == 3
+    assert none.check("continuity").details == alone.check("continuity").details
 
 
 def test_identity_change_is_face_changed(turns: Clip, landmarker: FaceMeshLandmarker) -> None:

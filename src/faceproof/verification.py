@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from faceproof.documents.issuer import IssuerCheck
     from faceproof.documents.ocr import OcrEngine
     from faceproof.documents.types import DocumentRead
-    from faceproof.faces.types import FaceTemplate
+    from faceproof.faces.types import FaceTemplate, FloatArray
     from faceproof.liveness.challenge import Challenge
     from faceproof.liveness.clip import Clip
     from faceproof.liveness.engine import LivenessEngine
@@ -309,11 +309,15 @@ def gather_evidence(
     # (no extra wait); it is used only if the clip is live, and dropped either way.
     taken: list[FaceTemplate | InputError] = []
 
-    def take_template(best: int) -> None:
+    def take_template(best: int) -> FloatArray | None:
         try:
-            taken.append(comparer.template(frame_image(clip.frames[best])))
+            template = comparer.template(frame_image(clip.frames[best]))
         except InputError as exc:
             taken.append(exc)
+            return None
+        taken.append(template)
+        # The same face by the same model is one of liveness's identity samples too.
+        return template.embeddings.get(engine.embedder.model_id)
 
     try:
         liveness = engine.analyze(clip, challenge, with_best_frame=take_template)

@@ -41,7 +41,7 @@ import numpy.typing as npt
 from faceproof.errors import FaceError
 from faceproof.faces.detector import FaceDetector, YuNetDetector, rank_subject_faces
 from faceproof.faces.embedders import Embedder, SFaceEmbedder
-from faceproof.faces.types import BoundingBox, FaceDetection
+from faceproof.faces.types import BoundingBox, FaceDetection, FloatArray
 from faceproof.liveness.challenge import (
     ActionThresholds,
     Challenge,
@@ -310,20 +310,27 @@ class LivenessEngine:
             "light", score, ok, None if ok else ReasonCode.TOO_DARK, {"face_luma": round(luma, 1)}
         )
 
-    def _identity(self, clip: Clip, track: _Track) -> tuple[float, list[int]]:
-        """Lowest SFace cosine between a few keyframes spread over the clip, and those frames."""
-        faces = track.keyframe_faces
-        picks = sorted(
-            {round(k) for k in np.linspace(0, len(faces) - 1, self.config.identity_frames)}
-        )
-        chosen = [faces[k] for k in picks] if faces else []
-        embeddings = [self.embedder.embed(clip.frames[i], det) for i, det in chosen]
+    def _identity_picks(self, track: _Track) -> list[int]:
+        """Indices into the keyframe faces: a few spread over the clip."""
+        n = len(track.keyframe_faces)
+        if not n:
+            return []
+        return sorted({round(k) for k in np.linspace(0, n - 1, self.config.identity_frames)})
+
+    def _embed_keyframes(
+        self, clip: Clip, track: _Track, picks: list[int]
+    ) -> list[tuple[int, FloatArray]]:
+        faces = [track.keyframe_faces[k] for k in picks]
+        return [(i, self.embedder.embed(clip.frames[i], det)) for i, det in faces]
+
+    @staticmethod
+    def _identity(samples: list[tuple[int, FloatArray]]) -> tuple[float, list[int]]:
+        """Lowest cosine between the frames' embeddings, and those frames (in clip order)."""
         min_cos = 1.0
-        for a in range(len(embeddings)):
-            for b in range(a + 1, len(embeddings)):
-                min_cos = min(min_cos, float(np.dot(embeddings[a], embeddings[b])))
-        del embeddings  # never kept
-        return min_cos, [i for i, _ in chosen]
+        for a in range(len(samples)):
+            for b in range(a + 1, len(samples)):
+                min_cos = min(min_cos, float(np.dot(samples[a][1], samples[b][1])))
+        return min_cos, sorted(i for i, _ in samples)
 
     def _continuity(self, track: _Track, identity: tuple[float, list[int]]) -> CheckResult:
         cfg = self.config
@@ -505,11 +512,14 @@ class LivenessEngine:
         clip: Clip,
         challenge: Challenge | None = None,
         *,
-        with_best_frame: Callable[[int], object] | None = None,
+        with_best_frame: Callable[[int], FloatArray | None] | None = None,
     ) -> LivenessResult:
         """`with_best_frame(i)`: called with the best frame's index as soon as it is known,
         while the identity embeddings run beside (the caller's 1:1 match, which then adds no
-        wait); it runs whether or not the clip turns out live, and its errors propagate."""
+        wait); it runs whether or not the clip turns out live, and its errors propagate. It
+        may return the best frame's unit embedding by this engine's recogniser
+        (`embedder.model_id`), which then stands in for the middle identity keyframe: the
+        same face is not embedded twice."""
         started = self._timer()
         cfg = self.config
         track = self._track(clip)
@@ -519,7 +529,12 @@ class LivenessEngine:
         if challenge is not None and "blink" in challenge.actions:
             self._refine_eyelids(clip, track, tracked, challenge)
         # SFace on the identity keyframes (the costliest check) beside the others.
-        identity = self.helpers.beside(lambda: self._identity(clip, track))
+        # The identity keyframes' embeddings (the costliest check) beside the others; a best
+        # frame embedding from `with_best_frame` stands in for the middle one.
+        picks = self._identity_picks(track)
+        middle = picks[1:-1] if with_best_frame is not None else []
+        ends = [k for k in picks if k not in middle]
+        identity = self.helpers.beside(partial(self._embed_keyframes, clip, track, ends))
         meshes = [track.meshes[i] for i in tracked]
         refined = (
             challenge is not None
@@ -555,9 +570,16 @@ class LivenessEngine:
         checks.append(self._passive(clip, tracked, meshes))
         checks += self._pad_model(clip, tracked, meshes, checks[-1])
         best = self._best_frame(clip, tracked, meshes, frontal)
+        given: FloatArray | None = None
         if with_best_frame is not None and best is not None:
-            with_best_frame(best)
-        checks.insert(continuity_at, self._continuity(track, identity.result()))
+            given = with_best_frame(best)
+        samples = identity.result()
+        if given is not None and best is not None:
+            samples.append((best, given))
+        elif middle:  # the caller had no embedding by this engine's model: embed it here
+            samples += self._embed_keyframes(clip, track, middle)
+        checks.insert(continuity_at, self._continuity(track, self._identity(samples)))
+        del samples, given  # embeddings: never kept
         if challenge is not None:
             followed, action_checks = follow_actions(measures, challenge, cfg.actions)
             done = sum(c.done for c in action_checks)
