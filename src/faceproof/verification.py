@@ -433,6 +433,16 @@ def read_card(
     from faceproof.documents.read import read_document
     from faceproof.errors import InputError
 
+    # The portrait's template is taken beside the field OCR (read_document calls back as soon
+    # as the portrait is cut); it is used only if the document is not rejected.
+    taken: list[FaceTemplate | InputError] = []
+
+    def take_template(portrait: npt.NDArray[np.uint8]) -> None:
+        try:
+            taken.append(comparer.template(frame_image(portrait)))
+        except InputError as exc:
+            taken.append(exc)
+
     result = read_document(
         photo,
         today=today,
@@ -440,6 +450,7 @@ def read_card(
         eng=eng,
         detector=comparer.analyzer.detector,
         issuer=issuer,
+        with_portrait=take_template,
     )
     evidence = assess_document(
         result.document, issuer_configured=issuer is not None, pseudonym_key=pseudonym_key
@@ -450,11 +461,12 @@ def read_card(
     if policy is not None and number:
         # The number is handed to the policy (the line registry) here and goes no further.
         evidence = replace(evidence, policy=check_policy(policy, number))
-    try:
-        template = comparer.template(frame_image(result.portrait))
-    except InputError as exc:
-        if exc.code is not ReasonCode.FACE_NOT_FOUND:
-            raise
+    if not taken:  # a passport read from its MRZ alone: no callback
+        take_template(result.portrait)
+    template = taken.pop()
+    if isinstance(template, InputError):
+        if template.code is not ReasonCode.FACE_NOT_FOUND:
+            raise template
         no_face = ("portrait_face", False, ReasonCode.PORTRAIT_NO_FACE)
         checks = (*(c for c in evidence.checks if c[0] != "portrait_face"), no_face)
         return replace(

@@ -29,7 +29,7 @@ Regions and title positions are those of faceproof's specimen generator.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -240,6 +240,7 @@ def read_document(
     detector: FaceDetector | None = None,
     issuer: IssuerCheck | None = None,
     helpers: Helpers | None = None,
+    with_portrait: Callable[[npt.NDArray[np.uint8]], object] | None = None,
 ) -> ReadResult:
     """Read one card photo (RGB). `kor` is a `kor+eng` engine, `eng` an `eng` engine.
 
@@ -249,7 +250,9 @@ def read_document(
 
     The screenshot check runs on a free helper thread (`helpers`, default the process's; see
     faceproof.parallel) beside the reading; its refusal wins over anything the reading found,
-    as when it ran first."""
+    as when it ran first. `with_portrait(portrait)` (the caller's face template) runs beside
+    the field OCR as soon as a card's portrait is cut, and has ended when this returns; it is
+    not called for a passport found by its MRZ alone."""
     located_by = "outline"
     try:
         quad = locate_card(photo)
@@ -260,7 +263,8 @@ def read_document(
         if frame is None:
             return _read_by_mrz(photo, today=today, detector=detector, not_found=exc)
         quad, located_by = frame, "frame"
-    screenshot = (helpers or shared_helpers()).beside(
+    helpers = helpers or shared_helpers()
+    screenshot = helpers.beside(
         partial(refuse_screenshot, photo, quad.corners, whole_frame=located_by == "frame")
     )
     try:
@@ -273,6 +277,8 @@ def read_document(
             eng=eng,
             detector=detector,
             screenshot=screenshot,
+            helpers=helpers,
+            with_portrait=with_portrait,
         )
     except InputError:
         screenshot.result()  # a screenshot is refused as such, whatever else failed
@@ -298,6 +304,8 @@ def _read_located(
     eng: OcrEngine,
     detector: FaceDetector | None,
     screenshot: Part[None],
+    helpers: Helpers,
+    with_portrait: Callable[[npt.NDArray[np.uint8]], object] | None,
 ) -> ReadResult:
     """`read_document` once the card is located, but for the issuer; the screenshot check
     runs beside, and its verdict is awaited before the slow search for a passport's MRZ."""
@@ -312,6 +320,10 @@ def _read_located(
         screenshot.result()  # a screenshot is refused now, not after seconds of MRZ search
         return _read_by_mrz(photo, today=today, detector=detector, not_found=exc)
     _refuse_glare(card, doc_type)
+    box = PORTRAIT_BOXES[doc_type]
+    size = TD3_SIZE if doc_type is DocumentType.PASSPORT else ID1_SIZE
+    portrait = cut_portrait(photo, corners, box, size)
+    template = helpers.beside(partial(with_portrait, portrait)) if with_portrait else None
     fields: dict[str, str] = {}
     with suppress(DocumentError):  # an unread number is reported by the field_number check
         fields["number"] = read_number(card, doc_type, eng)
@@ -326,13 +338,12 @@ def _read_located(
         else:
             fields["birth_date"] = rrn.birth_date.isoformat()
             fields["sex"] = rrn.sex
-    box = PORTRAIT_BOXES[doc_type]
-    size = TD3_SIZE if doc_type is DocumentType.PASSPORT else ID1_SIZE
-    portrait = cut_portrait(photo, corners, box, size)
     read = validate_document(doc_type, fields, today=today, portrait=box)
     if detector is not None:
         extra = check_portrait(portrait, detector).checks
         read = DocumentRead(read.type, read.fields, read.checks + extra, read.portrait)
+    if template is not None:
+        template.result()
     return ReadResult(read, corners, card, portrait, located_by=located_by)
 
 
