@@ -22,6 +22,7 @@ from PIL import Image
 from faceproof.errors import FaceError
 from faceproof.liveness.challenge import (
     ACTIONS,
+    HEAD_MOVES,
     Challenge,
     ChallengeError,
     ChallengeIssuer,
@@ -229,6 +230,19 @@ def test_challenges_are_random_but_deterministic_with_injected_randomness() -> N
         assert all(x in ACTIONS for x in ch.actions)
         assert all(p != q for p, q in zip(ch.actions, ch.actions[1:], strict=False))
         assert all(w1[1] <= w2[0] for w1, w2 in zip(ch.windows, ch.windows[1:], strict=False))
+
+
+def test_every_challenge_moves_the_head() -> None:
+    """Parallax needs head motion: blinks and mouth openings alone are never asked, while
+    they still come in most challenges beside a movement."""
+    drawn = [issuer(seed=s).issue("x")[0].actions for s in range(300)]
+    assert all(set(actions) & set(HEAD_MOVES) for actions in drawn)
+    assert sum("blink" in a for a in drawn) > 60
+    assert sum("open_mouth" in a for a in drawn) > 60
+    pairs = [issuer(seed=s).issue("x", n_actions=2)[0].actions for s in range(300)]
+    assert ("blink", "open_mouth") not in pairs
+    assert ("open_mouth", "blink") not in pairs
+    assert len(set(pairs)) == 20 - 2  # every other ordered pair of two different actions
 
 
 def test_spec_round_trip_and_binding() -> None:

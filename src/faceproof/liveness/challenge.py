@@ -34,6 +34,7 @@ from faceproof.reasons import ReasonCode
 
 __all__ = [
     "ACTIONS",
+    "HEAD_MOVES",
     "ActionCheck",
     "ActionThresholds",
     "Challenge",
@@ -44,6 +45,10 @@ __all__ = [
 ]
 
 ACTIONS: Final = ("turn_left", "turn_right", "look_up", "blink", "open_mouth")
+# Every challenge has at least one: the parallax check (what tells a head from a photo) needs
+# the head to move, so a challenge of blinks and mouth openings alone would fail a person who
+# keeps still (`motion_insufficient`); it was 10 % of two-action draws.
+HEAD_MOVES: Final = ("turn_left", "turn_right", "look_up")
 _VERSION: Final = "v1"
 
 
@@ -109,7 +114,9 @@ class ChallengeIssuer:
         if not 2 <= n <= 4:
             raise ValueError("a challenge has 2-4 actions")
         actions: list[str] = []
-        while len(actions) < n:
+        while len(actions) < n or not set(actions) & set(HEAD_MOVES):
+            if len(actions) == n:  # no head movement: draw again
+                actions = []
             pick = self.rng.choice(ACTIONS)
             if not actions or pick != actions[-1]:  # no action twice in a row
                 actions.append(pick)
