@@ -297,10 +297,13 @@ def profile(inputs: LoadInputs, repeats: int = 5) -> dict[str, Any]:
     from faceproof.documents.read import read_document
     from faceproof.liveness import LivenessEngine
     from faceproof.liveness.clip import ClipLimits, load_clip
+    from faceproof.parallel import Helpers
     from faceproof.verification import frame_image
 
     comparer = FaceComparer()
-    engine = LivenessEngine()
+    # CPU per stage, on one thread (this process runs under gevent: helper threads would be
+    # greenlets here anyway).
+    engine = LivenessEngine(helpers=Helpers(0))
     kor, eng = TesseractOcr("kor+eng"), TesseractOcr("eng")
     today = (datetime.now(UTC) + timedelta(hours=9)).date()
     clip_bytes = inputs.clips[("turn_right", "turn_left")]
@@ -318,7 +321,12 @@ def profile(inputs: LoadInputs, repeats: int = 5) -> dict[str, Any]:
             photo = decode_image(inputs.card_jpeg)
         with timed("document: read (locate, OCR, validate, portrait face)"):
             read = read_document(
-                photo.pixels, today=today, kor=kor, eng=eng, detector=comparer.analyzer.detector
+                photo.pixels,
+                today=today,
+                kor=kor,
+                eng=eng,
+                detector=comparer.analyzer.detector,
+                helpers=Helpers(0),
             )
         portrait = frame_image(read.portrait)
         with timed("document: card template (YuNet + SFace)"):
@@ -443,6 +451,11 @@ def main(argv: list[str] | None = None) -> int:
         help="each user waits the clip's length between challenge and upload, as an applicant "
         "recording it does (not counted in the session's time)",
     )
+    parser.add_argument(
+        "--liveness-slots",
+        type=int,
+        help="FACEPROOF_LIVENESS_SLOTS for the service (default: its own default)",
+    )
     args = parser.parse_args(argv)
 
     t = time.perf_counter()
@@ -453,7 +466,14 @@ def main(argv: list[str] | None = None) -> int:
         served = start_serve(
             Path(tmp),
             database_url=db_url,
-            extra_env={"FACEPROOF_CHALLENGE_WINDOW_SECONDS": str(args.window)},
+            extra_env={
+                "FACEPROOF_CHALLENGE_WINDOW_SECONDS": str(args.window),
+                **(
+                    {"FACEPROOF_LIVENESS_SLOTS": str(args.liveness_slots)}
+                    if args.liveness_slots
+                    else {}
+                ),
+            },
         )
         try:
             result = _run(args, served.base, served.key, inputs, db_url or sqlite_url(served))
