@@ -39,6 +39,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from faceproof.errors import InputError
 from faceproof.policy.engine import PolicyOutcome
 from faceproof.reasons import ReasonCode, describe
 
@@ -290,6 +291,18 @@ def frame_image(frame: npt.NDArray[np.uint8]) -> DecodedImage:
     return DecodedImage(pixels, "png", int(w), int(h))
 
 
+def template_or_error(
+    comparer: FaceComparer, pixels: npt.NDArray[np.uint8]
+) -> FaceTemplate | InputError:
+    """The face template of an in-memory frame, or the input error that prevents one (kept as
+    a value: it is taken on a helper thread and looked at later, or never)."""
+
+    try:
+        return comparer.template(frame_image(pixels))
+    except InputError as exc:
+        return exc
+
+
 def gather_evidence(
     comparer: FaceComparer,
     engine: LivenessEngine,
@@ -302,7 +315,6 @@ def gather_evidence(
     Input errors of the capture (no face, two faces, a best frame too small) come back as
     `Evidence.unusable`; model failures (`ModelError`) propagate.
     """
-    from faceproof.errors import InputError
 
     models = liveness_models(engine)
     # The best frame's template is taken while liveness still runs its identity check beside
@@ -310,14 +322,11 @@ def gather_evidence(
     taken: list[FaceTemplate | InputError] = []
 
     def take_template(best: int) -> FloatArray | None:
-        try:
-            template = comparer.template(frame_image(clip.frames[best]))
-        except InputError as exc:
-            taken.append(exc)
+        taken.append(template_or_error(comparer, clip.frames[best]))
+        if isinstance(taken[-1], InputError):
             return None
-        taken.append(template)
         # The same face by the same model is one of liveness's identity samples too.
-        return template.embeddings.get(engine.embedder.model_id)
+        return taken[-1].embeddings.get(engine.embedder.model_id)
 
     try:
         liveness = engine.analyze(clip, challenge, with_best_frame=take_template)
@@ -431,17 +440,13 @@ def read_card(
     portrait (two faces, a face too small) propagate as `InputError` too.
     """
     from faceproof.documents.read import read_document
-    from faceproof.errors import InputError
 
     # The portrait's template is taken beside the field OCR (read_document calls back as soon
     # as the portrait is cut); it is used only if the document is not rejected.
     taken: list[FaceTemplate | InputError] = []
 
     def take_template(portrait: npt.NDArray[np.uint8]) -> None:
-        try:
-            taken.append(comparer.template(frame_image(portrait)))
-        except InputError as exc:
-            taken.append(exc)
+        taken.append(template_or_error(comparer, portrait))
 
     result = read_document(
         photo,
