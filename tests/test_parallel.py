@@ -93,3 +93,29 @@ def test_the_shared_helpers_leave_one_core_to_the_caller() -> None:
     shared = shared_helpers()
     assert shared is shared_helpers()
     assert shared.threads == available_cores() - 1
+
+
+@pytest.mark.parametrize("threads", [0, 1])
+def test_a_part_runs_once_however_often_its_result_is_asked(threads: int) -> None:
+    helpers = Helpers(threads)
+    try:
+        runs: list[int] = []
+
+        def count() -> int:
+            runs.append(1)
+            return len(runs)
+
+        part = helpers.beside(count)
+        assert [part.result(), part.result(), part.result()] == [1, 1, 1]
+
+        def fail() -> None:
+            runs.append(1)
+            raise ValueError("once")
+
+        failing = helpers.beside(fail)
+        for _ in range(2):
+            with pytest.raises(ValueError, match="once"):
+                failing.result()
+        assert len(runs) == 2
+    finally:
+        helpers.close()

@@ -34,7 +34,8 @@ def available_cores() -> int:
 
 
 class Part(Generic[T]):
-    """One part handed to a helper; `result()` runs it here if no helper has started it."""
+    """One part handed to a helper; `result()` runs it here if no helper has started it. The
+    part runs once: later `result()` calls give the same value or raise the same error."""
 
     __slots__ = ("_call", "_future")
 
@@ -43,9 +44,14 @@ class Part(Generic[T]):
         self._future = future
 
     def result(self) -> T:
-        if self._future is None or self._future.cancel():  # not started: do it here
-            return self._call()
-        return self._future.result()
+        future = self._future
+        if future is None or future.cancel():  # not started: do it here, and keep the outcome
+            future = self._future = Future()
+            try:
+                future.set_result(self._call())
+            except BaseException as exc:  # kept for every later result(), then raised
+                future.set_exception(exc)
+        return future.result()
 
 
 class Helpers:
