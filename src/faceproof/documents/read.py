@@ -287,10 +287,8 @@ def read_document(
     # The issuer is asked only about a card that passed every local check.
     read = result.document
     if issuer is not None and read.type is not DocumentType.PASSPORT:
-        checks = (*read.checks, _ask_issuer(issuer, read.type, read.fields))
-        result = replace(
-            result, document=DocumentRead(read.type, read.fields, checks, read.portrait)
-        )
+        asked = _ask_issuer(issuer, read.type, read.fields)
+        result = replace(result, document=replace(read, checks=(*read.checks, asked)))
     return result
 
 
@@ -340,8 +338,7 @@ def _read_located(
             fields["sex"] = rrn.sex
     read = validate_document(doc_type, fields, today=today, portrait=box)
     if detector is not None:
-        extra = check_portrait(portrait, detector).checks
-        read = DocumentRead(read.type, read.fields, read.checks + extra, read.portrait)
+        read = replace(read, checks=read.checks + check_portrait(portrait, detector).checks)
     if template is not None:
         template.result()
     return ReadResult(read, corners, card, portrait, located_by=located_by)
@@ -405,6 +402,5 @@ def _read_by_mrz(
     portrait = cut_portrait(photo, corners, box, TD3_SIZE)
     read = validate_document(DocumentType.PASSPORT, fields, today=today, portrait=box)
     if detector is not None:
-        checks = read.checks + check_portrait(portrait, detector).checks
-        read = DocumentRead(read.type, read.fields, checks, read.portrait)
+        read = replace(read, checks=read.checks + check_portrait(portrait, detector).checks)
     return ReadResult(read, corners, page, portrait, located_by="mrz")
