@@ -164,3 +164,29 @@ def test_warm_up_makes_every_pooled_engine_before_the_first_request(tmp_path: Pa
             eng.close()
     finally:
         service.close()
+
+
+def test_a_failed_warm_up_leaves_the_pool_whole() -> None:
+    """What was made before a `prepare` failed stays in the pool, counted once; the pool still
+    never makes more than its size."""
+    import pytest
+
+    from faceproof.api.service import _Pool
+
+    made: list[int] = []
+
+    def factory() -> int:
+        made.append(len(made))
+        return made[-1]
+
+    def prepare(item: int) -> None:
+        if item == 1:
+            raise RuntimeError("model failed its first run")
+
+    pool = _Pool(factory, size=3)
+    with pytest.raises(RuntimeError):
+        pool.fill(prepare)
+    with pool.take() as first, pool.take() as second, pool.take() as third:
+        assert sorted([first, second, third]) == [0, 1, 2]  # the third made only now
+    assert made == [0, 1, 2]
+    assert sorted(pool.drain()) == [0, 1, 2]

@@ -156,21 +156,27 @@ class _Pool(Generic[T]):
         self._free: queue.LifoQueue[T] = queue.LifoQueue()
         self._lock = threading.Lock()
 
-    @contextmanager
-    def take(self) -> Iterator[T]:
+    def _reserve(self, *, only_if_none_free: bool) -> bool:
+        """Claim a place for a new instance, if the pool is not full."""
         with self._lock:
-            create = self._free.empty() and self._created < self._size
+            none_free = self._free.empty()
+            create = self._created < self._size and (none_free or not only_if_none_free)
             if create:
                 self._created += 1
-        if create:
-            try:
-                item = self._factory()
-            except BaseException:
-                with self._lock:
-                    self._created -= 1
-                raise
-        else:
-            item = self._free.get()
+            return create
+
+    def _make(self) -> T:
+        """A new instance for a claimed place (the place is given back if making it fails)."""
+        try:
+            return self._factory()
+        except BaseException:
+            with self._lock:
+                self._created -= 1
+            raise
+
+    @contextmanager
+    def take(self) -> Iterator[T]:
+        item = self._make() if self._reserve(only_if_none_free=True) else self._free.get()
         try:
             yield item
         finally:
@@ -178,22 +184,15 @@ class _Pool(Generic[T]):
 
     def fill(self, prepare: Callable[[T], object]) -> None:
         """Make every instance now and `prepare` each (the models load and run once before
-        the first request, not during it)."""
-        made = []
-        while True:
-            with self._lock:
-                if self._created >= self._size:
-                    break
-                self._created += 1
-            try:
-                made.append(self._factory())
+        the first request, not during it). What was made stays in the pool if one fails."""
+        made: list[T] = []
+        try:
+            while self._reserve(only_if_none_free=False):
+                made.append(self._make())
                 prepare(made[-1])
-            except BaseException:
-                with self._lock:
-                    self._created -= 1
-                raise
-        for item in made:
-            self._free.put(item)
+        finally:
+            for item in made:
+                self._free.put(item)
 
     def drain(self) -> list[T]:
         """The idle instances, removed (the app's shutdown)."""
